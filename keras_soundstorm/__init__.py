@@ -1,0 +1,23 @@
+"""keras-soundstorm: SoundStorm (Borsos et al., 2023) for Keras 3.
+
+Every class registered with `keras.saving.register_keras_serializable` is
+imported here, so that `keras_hub.models.Backbone.from_preset` finds it once
+`keras_soundstorm` is imported.
+"""
+
+from keras_soundstorm import decoding, layers, masking
+from keras_soundstorm.models.presets import CONFIGS
+from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
+from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+from keras_soundstorm.version import __version__
+
+__all__ = [
+    "CONFIGS",
+    "SoundStorm",
+    "SoundStormBackbone",
+    "TrainingMasker",
+    "__version__",
+    "decoding",
+    "layers",
+    "masking",
+]

@@ -1,0 +1,205 @@
+"""SoundStorm's level-wise iterative parallel decoding (MaskGIT-style).
+
+Levels are filled coarse to fine. Level `q` gets `S_q` forward passes; each
+pass samples a token for every still-masked position of level `q`, keeps the
+most confident ones and re-masks the rest, so that after iteration `i` exactly
+`floor(N_q * cos(pi/2 * i / S_q))` tokens of the level stay masked (at least
+one fewer than before). Committed tokens are never re-ranked, finer levels stay
+MASK until their turn and the last iteration of each level is greedy. See
+`../shared/SOUNDSTORM.md`, "Decoding".
+
+The whole schedule runs as one `ops.fori_loop` over `sum(steps_per_level)`
+passes, so a compiled decode holds a single copy of the model.
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def default_steps_per_level(num_levels):
+    """The paper's schedule: 16 passes for level 1, one for each finer level."""
+    return (16,) + (1,) * (num_levels - 1)
+
+
+def validate_steps_per_level(steps_per_level, num_levels):
+    """Returns `steps_per_level` as a tuple of Python ints, or raises ValueError."""
+    if steps_per_level is None:
+        return default_steps_per_level(num_levels)
+    if isinstance(steps_per_level, numbers.Integral):
+        raise ValueError(
+            "`steps_per_level` must be a sequence of one positive int per level "
+            f"({num_levels} levels), e.g. {default_steps_per_level(num_levels)}; "
+            f"got the int {steps_per_level}."
+        )
+    steps = tuple(steps_per_level)
+    if len(steps) != num_levels:
+        raise ValueError(
+            f"`steps_per_level` must have one entry per level ({num_levels}); "
+            f"got {len(steps)} entries: {steps}."
+        )
+    for s in steps:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1:
+            raise ValueError(f"Every entry of `steps_per_level` must be an int >= 1; got {steps}.")
+    return tuple(int(s) for s in steps)
+
+
+def decode_schedule(steps_per_level):
+    """Per-pass tables of the schedule.
+
+    Returns:
+        `(level, masked_fraction, progress, greedy)`, numpy arrays of length
+        `sum(steps_per_level)`: the level of each pass, the fraction of the
+        level's initially masked tokens that stays masked after it, `i / S_q`
+        (anneals the choice noise) and whether it is the level's last pass.
+    """
+    level, fraction, progress, greedy = [], [], [], []
+    for q, num_steps in enumerate(steps_per_level):
+        for i in range(1, num_steps + 1):
+            level.append(q)
+            # cos(pi/2) is 6e-17 in float64, not 0: the last pass must empty the level.
+            fraction.append(0.0 if i == num_steps else math.cos(math.pi / 2 * i / num_steps))
+            progress.append(i / num_steps)
+            greedy.append(i == num_steps)
+    return (
+        np.array(level, "int32"),
+        np.array(fraction, "float32"),
+        np.array(progress, "float32"),
+        np.array(greedy, "bool"),
+    )
+
+
+def random_uniform(shape, seed, counter):
+    """Uniform noise in (0, 1) from a scalar int seed tensor and a step counter.
+
+    Stateless, so it works inside any compiled loop on every backend, and the
+    same `(seed, counter)` always gives the same numbers on a given backend.
+    """
+    tiny = 1e-7
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), counter)
+        return jax.random.uniform(key, shape, minval=tiny, maxval=1.0 - tiny)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        pair = tf.stack([tf.cast(seed, "int32"), tf.cast(counter, "int32")])
+        return tf.random.stateless_uniform(shape, seed=pair, minval=tiny, maxval=1.0 - tiny)
+    if backend == "torch":
+        import torch
+
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed((int(seed) * 1_000_003 + int(counter)) & 0xFFFFFFFF)
+        noise = torch.rand(tuple(int(d) for d in shape), generator=generator)
+        device = keras.src.backend.torch.core.get_device()
+        return noise.clamp_(tiny, 1.0 - tiny).to(device)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(counter)])
+    return np.clip(rng.random(shape), tiny, 1.0 - tiny).astype("float32")
+
+
+def _gumbel(shape, seed, counter):
+    return -ops.log(-ops.log(random_uniform(shape, seed, counter)))
+
+
+def iterative_decode(
+    logits_fn,
+    codes,
+    padding_mask=None,
+    steps_per_level=None,
+    temperature=1.0,
+    top_k=None,
+    choice_temperature=1.0,
+    seed=None,
+    codebook_size=1024,
+):
+    """Fills every MASK token of `codes`, level by level.
+
+    Args:
+        logits_fn: `logits_fn(codes [B, T, Q], level) -> [B, T, C]` logits of
+            level `level` (a scalar int tensor, 0-based).
+        codes: int `[B, T, Q]`; `codebook_size` (MASK) at every position to
+            generate, given tokens (e.g. a prompt) elsewhere.
+        padding_mask: bool `[B, T]`, True on real frames (None: all real).
+            Padded frames are left as they are.
+        steps_per_level: passes per level (Q ints >= 1); default
+            `(16, 1, ..., 1)`.
+        temperature: > 0, divides the logits before sampling and scoring.
+        top_k: None or an int in `[1, C]`: sample only among the k most likely.
+        choice_temperature: >= 0, scale of the Gumbel noise added to the
+            confidences (annealed to 0 over each level's iterations).
+        seed: int seed (None: a random one). Same seed, same result.
+        codebook_size: C; MASK is id C.
+
+    Returns:
+        int32 `[B, T, Q]`, no MASK left on real frames.
+    """
+    codes = ops.cast(ops.convert_to_tensor(codes), "int32")
+    if len(codes.shape) != 3:
+        raise ValueError(f"`codes` must have rank 3 [B, T, Q]; got shape {codes.shape}.")
+    num_levels = codes.shape[-1]
+    steps = validate_steps_per_level(steps_per_level, num_levels)
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be > 0; got {temperature}.")
+    if not choice_temperature >= 0:
+        raise ValueError(f"`choice_temperature` must be >= 0; got {choice_temperature}.")
+    if top_k is not None and not (1 <= int(top_k) <= codebook_size):
+        raise ValueError(f"`top_k` must be None or in [1, {codebook_size}]; got {top_k}.")
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    seed = ops.cast(ops.convert_to_tensor(seed), "int32")
+
+    batch_size, num_frames = ops.shape(codes)[0], ops.shape(codes)[1]
+    if padding_mask is None:
+        padding_mask = ops.ones((batch_size, num_frames), "bool")
+    padding_mask = ops.cast(padding_mask, "bool")
+    to_fill = ops.logical_and(ops.equal(codes, codebook_size), padding_mask[:, :, None])
+    masked_per_level = ops.sum(ops.cast(to_fill, "int32"), axis=1)  # [B, Q]
+
+    level_table, fraction_table, progress_table, greedy_table = (
+        ops.convert_to_tensor(t) for t in decode_schedule(steps)
+    )
+    level_ids = ops.arange(num_levels, dtype="int32")
+
+    def decode_pass(step, codes):
+        level = ops.take(level_table, step)
+        is_level = ops.equal(level_ids, level)  # [Q]
+        level_codes = ops.sum(ops.where(is_level, codes, 0), axis=2)  # [B, T]
+        masked = ops.logical_and(ops.equal(level_codes, codebook_size), padding_mask)
+
+        logits = ops.cast(logits_fn(codes, level), "float32") / temperature
+        if top_k is not None:
+            kth_largest = ops.top_k(logits, int(top_k))[0][..., -1:]
+            logits = ops.where(logits < kth_largest, -np.inf, logits)
+        # Gumbel-max sampling; the level's last pass is greedy.
+        sampling_noise = _gumbel(ops.shape(logits), seed, 2 * step)
+        sample_noise_scale = 1.0 - ops.cast(ops.take(greedy_table, step), "float32")
+        sampled = ops.cast(
+            ops.argmax(logits + sample_noise_scale * sampling_noise, axis=-1), "int32"
+        )
+        log_probs = ops.log_softmax(logits, axis=-1)
+        confidence = ops.take_along_axis(log_probs, sampled[..., None], axis=-1)[..., 0]
+        choice_noise_scale = choice_temperature * (1.0 - ops.take(progress_table, step))
+        confidence += choice_noise_scale * _gumbel(ops.shape(confidence), seed, 2 * step + 1)
+        # Committed tokens and padding are never re-ranked.
+        confidence = ops.where(masked, confidence, np.inf)
+
+        level_total = ops.sum(ops.where(is_level, masked_per_level, 0), axis=1)  # [B]
+        num_masked = ops.sum(ops.cast(masked, "int32"), axis=1)
+        keep_masked = ops.cast(
+            ops.floor(ops.cast(level_total, "float32") * ops.take(fraction_table, step)),
+            "int32",
+        )
+        # At least one token is revealed per pass.
+        keep_masked = ops.minimum(keep_masked, ops.maximum(num_masked - 1, 0))
+        # A rank (double argsort), not a single argsort: rank 0 = least confident.
+        rank = ops.argsort(ops.argsort(confidence, axis=-1), axis=-1)
+        reveal = ops.logical_and(masked, rank >= keep_masked[:, None])
+        update = ops.logical_and(reveal[:, :, None], is_level[None, None, :])
+        return ops.where(update, sampled[:, :, None], codes)
+
+    return ops.fori_loop(0, int(sum(steps)), decode_pass, codes)

@@ -1,0 +1,5 @@
+from keras_soundstorm.layers.conformer import ConformerBlock
+from keras_soundstorm.layers.embeddings import CodeEmbedding, ConditioningEmbedding
+from keras_soundstorm.layers.level_heads import LevelHeads
+
+__all__ = ["CodeEmbedding", "ConditioningEmbedding", "ConformerBlock", "LevelHeads"]

@@ -1,0 +1,358 @@
+"""SoundStorm task: training masking + loss, level heads and parallel decoding."""
+
+import functools
+
+import keras
+import keras_hub
+import numpy as np
+from keras import layers, ops
+
+from keras_soundstorm import decoding, masking
+from keras_soundstorm.layers import LevelHeads
+from keras_soundstorm.models import inputs as input_checks
+from keras_soundstorm.models import presets
+from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class TrainingMasker(layers.Layer):
+    """Applies `masking.sample_training_mask` with a layer-owned seed.
+
+    Owning the `SeedGenerator` lets the masking run inside a compiled training
+    step on every backend (its state travels as a non-trainable variable).
+
+    Call args: `codes` int `[B, T, Q]`, `padding_mask` bool `[B, T]`.
+    Returns: dict `masked_codes` `[B, T, Q]`, `level` `[B]`, `targets` `[B, T]`
+    (the true codes of the sampled level) and `loss_mask` bool `[B, T]`.
+    """
+
+    def __init__(self, codebook_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.codebook_size = codebook_size
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, codes, padding_mask):
+        sample = masking.sample_training_mask(
+            codes, padding_mask, seed=self.seed_generator, codebook_size=self.codebook_size
+        )
+        level = sample["level"]
+        targets = ops.take_along_axis(ops.cast(codes, "int32"), level[:, None, None], axis=2)
+        return {
+            "masked_codes": sample["masked_codes"],
+            "level": level,
+            "targets": targets[:, :, 0],
+            "loss_mask": ops.any(sample["loss_mask"], axis=2),
+        }
+
+    def compute_output_spec(self, codes, padding_mask):
+        batch, frames = codes.shape[0], codes.shape[1]
+        spec = keras.KerasTensor
+        return {
+            "masked_codes": spec(codes.shape, "int32"),
+            "level": spec((batch,), "int32"),
+            "targets": spec((batch, frames), "int32"),
+            "loss_mask": spec((batch, frames), "bool"),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(codebook_size=self.codebook_size, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class SoundStorm(keras_hub.models.Task):
+    """SoundStorm: masked training and level-wise parallel decoding.
+
+    `fit` takes batches `{"codes": int [B, T, Q], "conditioning": int [B, T/r],
+    "padding_mask": bool [B, T]}` (no labels): each example is masked inside
+    the training step (prompt / level / cosine scheme) and the loss is the
+    cross-entropy over the masked tokens of its sampled level. `generate`
+    fills the levels coarse to fine in `sum(steps_per_level)` forward passes.
+
+    Args:
+        backbone: a `SoundStormBackbone`.
+        preprocessor: unused, for KerasHub compatibility (None).
+        seed: seed of the training masks.
+
+    Example:
+    ```python
+    backbone = kss.SoundStormBackbone(**kss.CONFIGS["tiny"])
+    model = kss.SoundStorm(backbone)
+    model.fit(dataset, epochs=1)
+    codes = model.generate(conditioning=np.zeros((1, 50), "int32"), seed=0)
+    ```
+
+    Reference: [SoundStorm](https://arxiv.org/abs/2305.09636).
+    """
+
+    backbone_cls = SoundStormBackbone
+
+    def __init__(self, backbone, preprocessor=None, seed=None, **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        dtype = backbone.dtype_policy
+        self.training_masker = TrainingMasker(
+            backbone.codebook_size, seed=seed, dtype=dtype, name="training_masker"
+        )
+        self.level_heads = LevelHeads(
+            backbone.num_levels, backbone.codebook_size, dtype=dtype, name="level_heads"
+        )
+
+        # === Functional Model ===
+        inputs = dict(backbone.input)
+        masked = self.training_masker(inputs["codes"], inputs["padding_mask"])
+        hidden = backbone({**inputs, "codes": masked["masked_codes"]})
+        logits = self.level_heads(hidden, masked["level"])
+        outputs = {
+            "logits": logits,
+            "targets": masked["targets"],
+            "loss_mask": masked["loss_mask"],
+        }
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.seed = seed
+        self._decode_functions = {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed)
+        return config
+
+    # --- Training -----------------------------------------------------------
+
+    def compile(self, optimizer="auto", metrics="auto", **kwargs):
+        """Compiles with AdamW (lr 3e-4, clip-norm 1) and masked accuracy by default.
+
+        The loss is built in (`compute_loss`): any `loss` argument is rejected.
+        """
+        if "loss" in kwargs:
+            raise ValueError("SoundStorm computes its own masked loss; do not pass `loss`.")
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=3e-4, weight_decay=0.01, global_clipnorm=1.0
+            )
+        if metrics not in ("auto", None):
+            raise ValueError(
+                "SoundStorm tracks its own metrics (loss, masked-token accuracy); "
+                f"`metrics` must be 'auto' or None, got {metrics!r}."
+            )
+        self.masked_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Cross-entropy over the masked tokens of each example's level.
+
+        Averaged over the masked tokens of the batch; 0 (not NaN) when none is
+        masked.
+        """
+        weights = ops.cast(y_pred["loss_mask"], "float32")
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(
+            y_pred["targets"], y_pred["logits"], from_logits=True
+        )
+        loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
+        return loss + sum(self.losses) if self.losses else loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.masked_accuracy.update_state(
+            y_pred["targets"], y_pred["logits"], sample_weight=y_pred["loss_mask"]
+        )
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        accuracy = getattr(self, "masked_accuracy", None)
+        return metrics + [accuracy] if accuracy is not None and accuracy not in metrics else metrics
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`, with batches checked (ids, shapes) before training."""
+        return super().fit(input_checks.checked_training_data(x, self.backbone), y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate` on freshly masked batches (same checks as `fit`)."""
+        return super().evaluate(input_checks.checked_training_data(x, self.backbone), y, **kwargs)
+
+    # --- Inference ----------------------------------------------------------
+
+    def logits(self, codes, level, conditioning=None, padding_mask=None):
+        """Logits `[B, T, C]` of level `level` (scalar or `[B]`) for `codes`."""
+        if padding_mask is None:
+            padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
+        inputs = {"codes": codes, "padding_mask": padding_mask}
+        if self.backbone.is_conditional:
+            inputs["conditioning"] = conditioning
+        hidden = self.backbone(inputs, training=False)
+        return self.level_heads(hidden, level)
+
+    def decode(
+        self,
+        codes,
+        conditioning,
+        padding_mask,
+        seed,
+        steps_per_level,
+        temperature=1.0,
+        top_k=None,
+        choice_temperature=1.0,
+    ):
+        """Uncompiled decode of prepared tensors (see `generate` for the args)."""
+        return decoding.iterative_decode(
+            functools.partial(self.logits, conditioning=conditioning, padding_mask=padding_mask),
+            codes,
+            padding_mask,
+            steps_per_level=steps_per_level,
+            temperature=temperature,
+            top_k=top_k,
+            choice_temperature=choice_temperature,
+            seed=seed,
+            codebook_size=self.backbone.codebook_size,
+        )
+
+    def generate(
+        self,
+        conditioning=None,
+        prompt_codes=None,
+        prompt_length=None,
+        num_frames=None,
+        steps_per_level=None,
+        temperature=1.0,
+        top_k=None,
+        choice_temperature=1.0,
+        seed=None,
+        bucket_frames=128,
+    ):
+        """Generates codec tokens, continuing `prompt_codes` if given.
+
+        Args:
+            conditioning: int `[B, T/r]` (or `[T/r]`); required if the model is
+                conditional. Its length sets the output length `T`.
+            prompt_codes: int `[B, P, Q]` (or `[P, Q]`): the first frames of the
+                output, kept as they are.
+            prompt_length: int or `[B]` ints, prompt frames per example
+                (default `P`); 0 = no prompt.
+            num_frames: int or `[B]` ints, frames to produce per example
+                (default `r * conditioning length`; required if unconditional).
+            steps_per_level: passes per level, default `(16, 1, ..., 1)`.
+            temperature, top_k, choice_temperature, seed: see
+                `decoding.iterative_decode`.
+            bucket_frames: lengths are padded up to a multiple of this, so that
+                nearby lengths share one compiled decode.
+
+        Returns:
+            numpy int32 `[B, T, Q]` (`[T, Q]` for unbatched input), with `-1` on
+            frames past an example's `num_frames`.
+        """
+        backbone = self.backbone
+        steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
+        prepared = input_checks.prepare_generation_inputs(
+            backbone, conditioning, prompt_codes, prompt_length, num_frames, bucket_frames
+        )
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        if not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"`seed` must be an int or None; got {seed!r}.")
+        decode_fn = self._compiled_decode(
+            steps, float(temperature), top_k, float(choice_temperature)
+        )
+        codes = decode_fn(
+            *(
+                ops.convert_to_tensor(prepared[name])
+                for name in ("codes", "conditioning", "padding_mask")
+            ),
+            ops.convert_to_tensor(np.int32(seed % (2**31 - 1))),
+        )
+        codes = np.asarray(ops.convert_to_numpy(codes), "int32")
+        codes = codes[:, : prepared["num_frames"].max()]
+        valid = np.arange(codes.shape[1])[None, :] < prepared["num_frames"][:, None]
+        codes = np.where(valid[:, :, None], codes, -1).astype("int32")
+        return codes[0] if prepared["unbatched"] else codes
+
+    def _compiled_decode(self, steps, temperature, top_k, choice_temperature):
+        """One compiled decode per decoding setting, reused across shapes/buckets."""
+        key = (steps, temperature, top_k, choice_temperature)
+        if key in self._decode_functions:
+            return self._decode_functions[key]
+        decode = functools.partial(
+            self.decode,
+            steps_per_level=steps,
+            temperature=temperature,
+            top_k=top_k,
+            choice_temperature=choice_temperature,
+        )
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            variables = self.backbone.variables + self.level_heads.variables
+
+            @jax.jit
+            def stateless_decode(values, codes, conditioning, padding_mask, seed):
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return decode(codes, conditioning, padding_mask, seed)
+
+            def fn(codes, conditioning, padding_mask, seed):
+                values = [v.value for v in variables]
+                return stateless_decode(values, codes, conditioning, padding_mask, seed)
+
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            # Graph mode without XLA: oneDNN's bf16 kernels use the CPU's AMX
+            # units, XLA:CPU does not (see the benchmark).
+            fn = tf.function(decode, reduce_retracing=True)
+        else:
+
+            def fn(*args):
+                if backend == "torch":
+                    import torch
+
+                    with torch.no_grad():
+                        return decode(*args)
+                return decode(*args)
+
+        self._decode_functions[key] = fn
+        return fn
+
+    # --- Presets and export -------------------------------------------------
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Saves the task (config, weights) to `preset_dir`, atomically."""
+        with presets.atomic_directory(preset_dir) as staging_dir:
+            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Loads a `SoundStorm` from a preset directory (or a KerasHub handle)."""
+        presets.check_preset(preset, cls, task=True)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def export_saved_model(self, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
+        """Exports a TF SavedModel whose `serving_default` runs `generate`.
+
+        See `keras_soundstorm.export.export_saved_model`.
+        """
+        from keras_soundstorm import export
+
+        return export.export_saved_model(
+            self, path, platforms=platforms, steps_per_level=steps_per_level
+        )
+
+
+def flops_per_pass(backbone, num_frames, batch_size=1):
+    """Multiply-add FLOPs (2 per MAC) of one forward pass incl. one head."""
+    d, f, t = backbone.hidden_dim, backbone.intermediate_dim, num_frames
+    per_layer = (
+        2 * t * d * f * 2 * 2  # two feed-forward modules, two matmuls each
+        + 2 * t * d * 3 * d  # qkv
+        + 2 * t * t * d * 2  # scores and weighted values
+        + 2 * t * d * d  # attention output
+        + 2 * t * d * 2 * d
+        + 2 * t * d * d  # conv pointwise in / out
+        + 2 * t * d * backbone.conv_kernel_size  # depthwise
+    )
+    head = 2 * t * d * backbone.codebook_size
+    return batch_size * (backbone.num_layers * per_layer + head)

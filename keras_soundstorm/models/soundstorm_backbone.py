@@ -1,0 +1,173 @@
+"""SoundStormBackbone: summed token embeddings -> bidirectional Conformer."""
+
+import keras
+import keras_hub
+
+from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
+from keras_soundstorm.models import presets
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class SoundStormBackbone(keras_hub.models.Backbone):
+    """The SoundStorm encoder (Borsos et al., 2023).
+
+    Each frame's Q codec tokens (each level with its own table of `C + 1`
+    rows, row `C` = MASK) and its conditioning token (repeated
+    `conditioning_rate_ratio` times) are embedded and summed, so attention runs
+    over T frames whatever Q is; a stack of Conformer blocks with rotary
+    positions follows.
+
+    Args:
+        num_levels: Q, RVQ levels.
+        codebook_size: C, codes per level. Id C is MASK.
+        conditioning_vocabulary_size: conditioning tokens; 0 or None for an
+            unconditional model (no `"conditioning"` input).
+        conditioning_rate_ratio: frames per conditioning token (r); inputs
+            must satisfy `T = r * conditioning_length`.
+        hidden_dim, num_layers, num_heads, intermediate_dim, conv_kernel_size,
+        dropout: Conformer size; the paper uses 1024, 12, 16, 4096, 5.
+        layer_norm_epsilon: epsilon of the layer norms.
+        dtype: a dtype policy, e.g. `"mixed_bfloat16"`.
+
+    Inputs: dict with `"codes"` int `[B, T, Q]`, `"padding_mask"` bool `[B, T]`
+    (True on real frames) and, if conditional, `"conditioning"` int `[B, T/r]`.
+    Output: float `[B, T, hidden_dim]`.
+
+    Example:
+    ```python
+    backbone = kss.SoundStormBackbone(
+        num_levels=4, codebook_size=64, conditioning_vocabulary_size=32,
+        conditioning_rate_ratio=2, hidden_dim=64, num_layers=2, num_heads=4,
+        intermediate_dim=128)
+    hidden = backbone({
+        "codes": np.zeros((1, 8, 4), "int32"),
+        "conditioning": np.zeros((1, 4), "int32"),
+        "padding_mask": np.ones((1, 8), "bool")})  # [1, 8, 64]
+    ```
+
+    Reference: [SoundStorm](https://arxiv.org/abs/2305.09636).
+    """
+
+    def __init__(
+        self,
+        num_levels,
+        codebook_size,
+        conditioning_vocabulary_size,
+        conditioning_rate_ratio,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        conv_kernel_size=5,
+        dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        dtype=None,
+        **kwargs,
+    ):
+        presets.validate_backbone_args(
+            num_levels=num_levels,
+            codebook_size=codebook_size,
+            conditioning_vocabulary_size=conditioning_vocabulary_size,
+            conditioning_rate_ratio=conditioning_rate_ratio,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            conv_kernel_size=conv_kernel_size,
+            dropout=dropout,
+        )
+        conditional = bool(conditioning_vocabulary_size)
+
+        # === Layers ===
+        self.code_embedding = CodeEmbedding(
+            num_levels, codebook_size, hidden_dim, dtype=dtype, name="code_embedding"
+        )
+        self.conditioning_embedding = (
+            ConditioningEmbedding(
+                conditioning_vocabulary_size,
+                hidden_dim,
+                conditioning_rate_ratio,
+                dtype=dtype,
+                name="conditioning_embedding",
+            )
+            if conditional
+            else None
+        )
+        self.conformer_layers = [
+            ConformerBlock(
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                conv_kernel_size=conv_kernel_size,
+                dropout=dropout,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=dtype,
+                name=f"conformer_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+
+        # === Functional Model ===
+        codes = keras.Input(shape=(None, num_levels), dtype="int32", name="codes")
+        padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+        inputs = {"codes": codes, "padding_mask": padding_mask}
+        x = self.code_embedding(codes)
+        if conditional:
+            conditioning = keras.Input(shape=(None,), dtype="int32", name="conditioning")
+            inputs["conditioning"] = conditioning
+            x = x + self.conditioning_embedding(conditioning)
+        for layer in self.conformer_layers:
+            x = layer(x, padding_mask=padding_mask)
+        super().__init__(inputs=inputs, outputs=x, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.num_levels = num_levels
+        self.codebook_size = codebook_size
+        self.conditioning_vocabulary_size = conditioning_vocabulary_size or 0
+        self.conditioning_rate_ratio = conditioning_rate_ratio
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.conv_kernel_size = conv_kernel_size
+        self.dropout = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    @property
+    def mask_id(self):
+        """The id of the MASK token (= `codebook_size`)."""
+        return self.codebook_size
+
+    @property
+    def is_conditional(self):
+        return self.conditioning_vocabulary_size > 0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_levels": self.num_levels,
+                "codebook_size": self.codebook_size,
+                "conditioning_vocabulary_size": self.conditioning_vocabulary_size,
+                "conditioning_rate_ratio": self.conditioning_rate_ratio,
+                "hidden_dim": self.hidden_dim,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "conv_kernel_size": self.conv_kernel_size,
+                "dropout": self.dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Saves config and weights to `preset_dir`, atomically."""
+        with presets.atomic_directory(preset_dir) as staging_dir:
+            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Loads a backbone from a preset directory (or a KerasHub handle)."""
+        presets.check_preset(preset, cls, task=False)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)

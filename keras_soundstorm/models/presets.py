@@ -1,6 +1,7 @@
 """Model sizes, argument checks and safe preset directories."""
 
 import contextlib
+import contextvars
 import json
 import os
 import shutil
@@ -89,19 +90,29 @@ def validate_backbone_args(
         raise ValueError(f"`dropout` must be in [0, 1); got {dropout}.")
 
 
+_staging_dirs = contextvars.ContextVar("staging_dirs", default=())
+
+
 @contextlib.contextmanager
 def atomic_directory(target):
     """Yields a staging directory that replaces `target` only on success.
 
     A save that dies half-way leaves the previous `target` untouched (the
-    staging directory sits beside it and is removed on error).
+    staging directory sits beside it and is removed on error). Nested uses
+    (a task saving its backbone into its own staging directory) write in place.
     """
     target = os.path.abspath(os.fspath(target))
+    if _staging_dirs.get() and target in _staging_dirs.get():
+        yield target
+        return
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".staging-", dir=parent)
+    token = _staging_dirs.set(_staging_dirs.get() + (staging,))
     try:
         yield staging
+        _staging_dirs.reset(token)
+        token = None
         backup = None
         if os.path.exists(target):
             backup = tempfile.mkdtemp(prefix=".previous-", dir=parent)
@@ -111,6 +122,8 @@ def atomic_directory(target):
         if backup:
             shutil.rmtree(backup, ignore_errors=True)
     except BaseException:
+        if token is not None:
+            _staging_dirs.reset(token)
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
@@ -118,11 +131,11 @@ def atomic_directory(target):
 def check_preset(preset, cls, task):
     """Clear errors for a local preset directory that cannot be loaded as `cls`.
 
-    Handles (`kaggle://`, `hf://`) are left to KerasHub.
+    Handles (`kaggle://`, `hf://`) are left to KerasHub. Returns `preset` as a str.
     """
     preset = os.fspath(preset)
     if "://" in preset:
-        return
+        return preset
     if not os.path.isdir(preset):
         raise ValueError(
             f"Preset directory {preset!r} does not exist. Pass a directory written "
@@ -142,19 +155,18 @@ def check_preset(preset, cls, task):
             f"Preset directory {preset!r} is missing {', '.join(missing)}; a "
             f"{cls.__name__} preset holds {', '.join(required)}."
         )
-    expected = "keras_soundstorm>SoundStormBackbone"
-    for name, want in [("config.json", expected)] + (
-        [("task.json", f"keras_soundstorm>{cls.__name__}")] if task else []
-    ):
+    expected = {"config.json": "keras_soundstorm>SoundStormBackbone"}
+    if task:
+        expected["task.json"] = f"keras_soundstorm>{cls.__name__}"
+    for name, want in expected.items():
         with open(os.path.join(preset, name)) as f:
             try:
                 found = json.load(f).get("registered_name")
             except json.JSONDecodeError as error:
-                raise ValueError(f"{name} in preset {preset!r} is not valid JSON: {error}")
-        if not task and name == "config.json":
-            want = f"keras_soundstorm>{cls.__name__}"
+                raise ValueError(f"{name} in preset {preset!r} is not valid JSON: {error}") from None
         if found != want:
             raise ValueError(f"Preset {preset!r} holds a {found!r} in {name}, not a {want!r}.")
+    return preset
 
 
 def _has_sharded_weights(preset):

@@ -327,7 +327,7 @@ class SoundStorm(keras_hub.models.Task):
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a `SoundStorm` from a preset directory (or a KerasHub handle)."""
-        presets.check_preset(preset, cls, task=True)
+        preset = presets.check_preset(preset, cls, task=True)
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
     def export_saved_model(self, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):

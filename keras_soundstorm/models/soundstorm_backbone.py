@@ -169,5 +169,5 @@ class SoundStormBackbone(keras_hub.models.Backbone):
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a backbone from a preset directory (or a KerasHub handle)."""
-        presets.check_preset(preset, cls, task=False)
+        preset = presets.check_preset(preset, cls, task=False)
         return super().from_preset(preset, load_weights=load_weights, **kwargs)

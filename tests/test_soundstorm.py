@@ -188,8 +188,12 @@ def test_preset_errors(tmp_path):
     other = tmp_path / "other"
     keras_hub.models.Backbone.save_to_preset(
         keras_hub.models.BertBackbone(
-            vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
-            intermediate_dim=4, max_sequence_length=8,
+            vocabulary_size=10,
+            num_layers=1,
+            num_heads=1,
+            hidden_dim=4,
+            intermediate_dim=4,
+            max_sequence_length=8,
         ),
         other,
     )
@@ -221,9 +225,18 @@ BAD_GENERATE = [
     (dict(conditioning=np.full((1, 4), -1)), r"\[0, 32\)"),
     (dict(conditioning=np.zeros((1, 4), "float32")), "integers"),
     (dict(conditioning=np.zeros((1, 2, 4), "int32")), "rank"),
-    (dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.zeros((1, 9, Q), "int32")), "longer than the output"),
-    (dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.full((1, 2, Q), C)), r"\[0, 64\)"),
-    (dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.zeros((1, 2, Q + 1), "int32")), "levels"),
+    (
+        dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.zeros((1, 9, Q), "int32")),
+        "longer than the output",
+    ),
+    (
+        dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.full((1, 2, Q), C)),
+        r"\[0, 64\)",
+    ),
+    (
+        dict(conditioning=np.zeros((1, 4), "int32"), prompt_codes=np.zeros((1, 2, Q + 1), "int32")),
+        "levels",
+    ),
     (dict(conditioning=np.zeros((1, 4), "int32"), num_frames=0), "num_frames"),
     (dict(conditioning=np.zeros((1, 4), "int32"), num_frames=9), "num_frames"),
     (dict(conditioning=np.zeros((1, 4), "int32"), steps_per_level=(1, 1)), "one entry per level"),

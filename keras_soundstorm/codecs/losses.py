@@ -1,0 +1,73 @@
+"""Multi-scale mel-spectrogram reconstruction loss, in backend-agnostic ops."""
+
+import numpy as np
+from keras import ops
+
+
+def mel_filterbank(num_mels, fft_size, sample_rate, min_hz=0.0, max_hz=None):
+    """Triangular HTK-mel filters: numpy float32 `[fft_size // 2 + 1, num_mels]`.
+
+    A filter narrower than one FFT bin would be all zeros; it gets weight 1
+    on the bin nearest its centre instead.
+    """
+    max_hz = sample_rate / 2 if max_hz is None else max_hz
+    bin_hz = np.linspace(0.0, sample_rate / 2, fft_size // 2 + 1)
+    to_mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)
+    to_hz = lambda mel: 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    edges = to_hz(np.linspace(to_mel(min_hz), to_mel(max_hz), num_mels + 2))
+    lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bin_hz[None, :] - lower) / (center - lower)
+    falling = (upper - bin_hz[None, :]) / (upper - center)
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    for mel, weights in enumerate(filters):
+        if not weights.any():
+            weights[np.argmin(np.abs(bin_hz - center[mel, 0]))] = 1.0
+    return filters.T.astype("float32")
+
+
+def stft(waveform, fft_size):
+    """Hann-window STFT, hop `fft_size // 4`, zero-padded to centre frames.
+
+    `waveform` float `[B, N]` -> (real, imag), each `[B, frames, fft_size//2+1]`.
+    Zero padding (not reflection) so any length `N >= 1` works on every backend.
+    """
+    padded = ops.pad(waveform, [[0, 0], [fft_size // 2, fft_size // 2]])
+    return ops.stft(
+        padded, sequence_length=fft_size, sequence_stride=fft_size // 4,
+        fft_length=fft_size, window="hann", center=False,
+    )
+
+
+def mel_magnitudes(waveform, fft_size, filterbank):
+    """Mel magnitudes `[B, frames, num_mels]`, roughly in waveform amplitude units."""
+    real, imag = stft(waveform, fft_size)
+    magnitude = ops.sqrt(real**2 + imag**2 + 1e-10) / (fft_size / 2)
+    return ops.matmul(magnitude, filterbank)
+
+
+def multi_scale_mel_loss(target, prediction, sample_rate, fft_sizes, num_mels=64):
+    """Mean over FFT sizes of L1(mel) + L1(log mel) between two waveforms.
+
+    Args:
+        target, prediction: float `[B, N]`.
+        sample_rate: Hz.
+        fft_sizes: window sizes (hop = size / 4); a size of `s` uses
+            `min(num_mels, s // 4)` mel bands.
+
+    Returns: float32 scalar.
+    """
+    target = ops.cast(target, "float32")
+    prediction = ops.cast(prediction, "float32")
+    total = 0.0
+    for fft_size in fft_sizes:
+        filterbank = ops.convert_to_tensor(
+            mel_filterbank(min(num_mels, fft_size // 4), fft_size, sample_rate)
+        )
+        mel_target = mel_magnitudes(target, fft_size, filterbank)
+        mel_prediction = mel_magnitudes(prediction, fft_size, filterbank)
+        linear = ops.mean(ops.abs(mel_target - mel_prediction))
+        log = ops.mean(
+            ops.abs(ops.log(mel_target + 1e-5) - ops.log(mel_prediction + 1e-5))
+        )
+        total = total + linear + log
+    return total / len(fft_sizes)

@@ -1,0 +1,516 @@
+"""SoundStream: SEANet encoder, residual vector quantizer, SEANet decoder."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_soundstorm.codecs import losses
+from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
+from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
+from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
+from keras_soundstorm.models import presets
+from keras_soundstorm.version import __version__
+
+
+def _require_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+
+
+def _require_fraction(name, value, low_open=False, high_open=False):
+    value_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if value_ok:
+        value_ok = (value > 0 if low_open else value >= 0) and (
+            value < 1 if high_open else value <= 1
+        )
+    if not value_ok:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must be a number in {interval}; got {value!r}.")
+
+
+def pad_to_hop(waveform, hop_length):
+    """Right-pads `[B, N]` with zeros to `[B, ceil(N / hop) * hop]`."""
+    length = ops.shape(waveform)[1]
+    if isinstance(length, int) and length % hop_length == 0:
+        return waveform
+    frames = (length + hop_length - 1) // hop_length
+    padded = ops.pad(waveform, [[0, 0], [0, hop_length - 1]])
+    return padded[:, : frames * hop_length]
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class SoundStream(keras.Model):
+    """SoundStream neural audio codec (Zeghidour et al., 2021), trainable with `fit`.
+
+    A causal SEANet encoder turns a waveform into `latent_dim`-dimensional
+    frames (one per `hop_length = prod(strides)` samples), a residual vector
+    quantizer with `num_levels` EMA codebooks of `codebook_size` codes turns
+    frames into codes, and a mirrored decoder turns (the sum of) code vectors
+    back into a waveform. Quantizer dropout trains one model for every bitrate
+    `1..num_levels` levels.
+
+    `fit` takes batches of waveforms float `[B, N]` (no labels). The loss is a
+    multi-scale mel-spectrogram L1 loss plus the commitment loss, and, with
+    `adversarial=True`, hinge losses of an STFT discriminator and a
+    feature-matching loss (both networks step together; see
+    `STFTDiscriminator`). `call` is that training forward pass; use
+    `encode` / `decode` for inference.
+
+    Args:
+        sample_rate: Hz of the waveforms.
+        channels: channels of the first encoder stage (doubled per stage).
+        latent_dim: dimension of the quantized frames.
+        strides: downsampling per encoder stage; `prod(strides)` samples per
+            frame.
+        num_levels: Q, residual quantizer levels.
+        codebook_size: C, codes per level.
+        kernel_size, residual_kernel_size, dilations: SEANet conv shapes.
+        ema_decay, dead_code_threshold, quantizer_dropout: see
+            `ResidualVectorQuantizer`.
+        commitment_weight: weight of the commitment loss.
+        fft_sizes, num_mels: scales of the mel reconstruction loss.
+        adversarial: add an STFT discriminator and its losses.
+        discriminator_channels, discriminator_fft_size: its size.
+        adversarial_weight, feature_matching_weight: weights of the generator's
+            adversarial and feature-matching losses.
+        seed: seed of the quantizer's random choices.
+
+    Example:
+    ```python
+    codec = kss.codecs.SoundStream(channels=8, latent_dim=16, num_levels=4,
+                                   codebook_size=64)
+    codec.compile()
+    codec.fit(waveforms, batch_size=8, epochs=1)  # float [num_clips, N]
+    codes = codec.encode(waveforms[:2])            # int32 [2, T, 4]
+    audio = codec.decode(codes, num_levels=2)      # float [2, T * 320]
+    ```
+
+    Reference: [SoundStream](https://arxiv.org/abs/2107.03312).
+    """
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        channels=32,
+        latent_dim=128,
+        strides=(2, 4, 5, 8),
+        num_levels=12,
+        codebook_size=1024,
+        kernel_size=7,
+        residual_kernel_size=7,
+        dilations=(1, 3, 9),
+        ema_decay=0.99,
+        dead_code_threshold=0.1,
+        quantizer_dropout=0.5,
+        commitment_weight=1.0,
+        fft_sizes=(128, 256, 512, 1024, 2048),
+        num_mels=64,
+        adversarial=False,
+        discriminator_channels=32,
+        discriminator_fft_size=1024,
+        adversarial_weight=0.1,
+        feature_matching_weight=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        strides, dilations, fft_sizes = tuple(strides), tuple(dilations), tuple(fft_sizes)
+        for name, value, minimum in [
+            ("sample_rate", sample_rate, 1), ("channels", channels, 1),
+            ("latent_dim", latent_dim, 1), ("num_levels", num_levels, 1),
+            ("codebook_size", codebook_size, 2), ("kernel_size", kernel_size, 1),
+            ("residual_kernel_size", residual_kernel_size, 1), ("num_mels", num_mels, 1),
+            ("discriminator_channels", discriminator_channels, 1),
+            ("discriminator_fft_size", discriminator_fft_size, 8),
+        ]:
+            _require_int(name, value, minimum)
+        for name, values, minimum in [
+            ("strides", strides, 1), ("dilations", dilations, 1), ("fft_sizes", fft_sizes, 8)
+        ]:
+            if not values:
+                raise ValueError(f"`{name}` must be a non-empty tuple of ints.")
+            for value in values:
+                _require_int(f"every entry of `{name}`", value, minimum)
+        _require_fraction("ema_decay", ema_decay, low_open=True, high_open=True)
+        _require_fraction("dead_code_threshold", dead_code_threshold, high_open=True)
+        _require_fraction("quantizer_dropout", quantizer_dropout)
+        for name, value in [
+            ("commitment_weight", commitment_weight),
+            ("adversarial_weight", adversarial_weight),
+            ("feature_matching_weight", feature_matching_weight),
+        ]:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"`{name}` must be a number >= 0; got {value!r}.")
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.sample_rate = int(sample_rate)
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.strides = strides
+        self.num_levels = num_levels
+        self.codebook_size = codebook_size
+        self.kernel_size = kernel_size
+        self.residual_kernel_size = residual_kernel_size
+        self.dilations = dilations
+        self.ema_decay = ema_decay
+        self.dead_code_threshold = dead_code_threshold
+        self.quantizer_dropout = quantizer_dropout
+        self.commitment_weight = commitment_weight
+        self.fft_sizes = fft_sizes
+        self.num_mels = num_mels
+        self.adversarial = bool(adversarial)
+        self.discriminator_channels = discriminator_channels
+        self.discriminator_fft_size = discriminator_fft_size
+        self.adversarial_weight = adversarial_weight
+        self.feature_matching_weight = feature_matching_weight
+        self.seed = seed
+
+        # === Layers ===
+        seanet = dict(
+            channels=channels, latent_dim=latent_dim, strides=strides,
+            kernel_size=kernel_size, residual_kernel_size=residual_kernel_size,
+            dilations=dilations, dtype=self.dtype_policy,
+        )
+        self.encoder = SEANetEncoder(**seanet, name="encoder")
+        self.quantizer = ResidualVectorQuantizer(
+            num_levels, codebook_size, decay=ema_decay,
+            dead_code_threshold=dead_code_threshold, quantizer_dropout=quantizer_dropout,
+            seed=seed, name="quantizer",
+        )
+        self.decoder = SEANetDecoder(**seanet, name="decoder")
+        self.discriminator = None
+        if self.adversarial:
+            self.discriminator = STFTDiscriminator(
+                discriminator_channels, discriminator_fft_size, dtype=self.dtype_policy,
+                name="discriminator",
+            )
+
+        # === Metrics ===
+        names = ["reconstruction_loss", "commitment_loss"]
+        if self.adversarial:
+            names += ["generator_loss", "feature_matching_loss", "discriminator_loss"]
+        names += [f"perplexity_{level + 1}" for level in range(num_levels)]
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+        self.build((None, None))
+        self._inference_functions = {}
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        self.quantizer.build((None, None, self.latent_dim))
+        self.decoder.build((None, None, self.latent_dim))
+        if self.discriminator is not None:
+            self.discriminator.build(input_shape)
+        self.built = True
+
+    # --- Properties ---------------------------------------------------------
+
+    @property
+    def hop_length(self):
+        """Samples per frame, `prod(strides)`."""
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self):
+        """Frames (code vectors) per second."""
+        return self.sample_rate / self.hop_length
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(
+            sample_rate=self.sample_rate, channels=self.channels,
+            latent_dim=self.latent_dim, strides=self.strides,
+            num_levels=self.num_levels, codebook_size=self.codebook_size,
+            kernel_size=self.kernel_size, residual_kernel_size=self.residual_kernel_size,
+            dilations=self.dilations, ema_decay=self.ema_decay,
+            dead_code_threshold=self.dead_code_threshold,
+            quantizer_dropout=self.quantizer_dropout,
+            commitment_weight=self.commitment_weight, fft_sizes=self.fft_sizes,
+            num_mels=self.num_mels, adversarial=self.adversarial,
+            discriminator_channels=self.discriminator_channels,
+            discriminator_fft_size=self.discriminator_fft_size,
+            adversarial_weight=self.adversarial_weight,
+            feature_matching_weight=self.feature_matching_weight, seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # --- Training -----------------------------------------------------------
+
+    def call(self, waveform, training=False):
+        """The training forward pass: reconstruction and every loss term.
+
+        Args:
+            waveform: float `[B, N]`, right-padded to a multiple of `hop_length`.
+
+        Returns: dict with `audio` `[B, T * hop]`, `codes` `[B, T, Q]`,
+        `num_active_levels` `[B]`, `perplexity` `[Q]` and float scalars
+        `reconstruction_loss`, `commitment_loss` (and, in adversarial
+        training, `generator_loss`, `feature_matching_loss`,
+        `discriminator_loss`).
+        """
+        waveform = pad_to_hop(ops.cast(waveform, "float32"), self.hop_length)
+        latents = self.encoder(waveform)
+        quantized = self.quantizer(latents, training=training)
+        audio = ops.cast(self.decoder(quantized["quantized"]), "float32")
+        outputs = {
+            "audio": audio,
+            "codes": quantized["codes"],
+            "num_active_levels": quantized["num_active_levels"],
+            "perplexity": quantized["perplexity"],
+            "commitment_loss": quantized["commitment_loss"],
+            "reconstruction_loss": losses.multi_scale_mel_loss(
+                waveform, audio, self.sample_rate, self.fft_sizes, self.num_mels
+            ),
+        }
+        if self.adversarial and training:
+            outputs.update(adversarial_losses(self.discriminator, waveform, audio))
+        return outputs
+
+    def compile(self, optimizer="auto", **kwargs):
+        """Compiles with Adam (lr 3e-4, betas 0.5 / 0.9, clip-norm 1) by default.
+
+        The loss and metrics are built in; passing `loss` or `metrics` raises.
+        """
+        for name in ("loss", "metrics", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"SoundStream computes its own losses and metrics; do not pass `{name}`."
+                )
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(
+                learning_rate=3e-4, beta_1=0.5, beta_2=0.9, global_clipnorm=1.0
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = y_pred["reconstruction_loss"] + self.commitment_weight * y_pred[
+            "commitment_loss"
+        ]
+        if "discriminator_loss" in y_pred:
+            loss = (
+                loss
+                + self.adversarial_weight * y_pred["generator_loss"]
+                + self.feature_matching_weight * y_pred["feature_matching_loss"]
+                + y_pred["discriminator_loss"]
+            )
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        for name, tracker in self.loss_trackers.items():
+            if name.startswith("perplexity_"):
+                tracker.update_state(y_pred["perplexity"][int(name.split("_")[1]) - 1])
+            elif name in y_pred:
+                tracker.update_state(y_pred[name])
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        metrics = list(super().metrics)
+        trackers = getattr(self, "loss_trackers", {})
+        return metrics + [t for t in trackers.values() if t not in metrics]
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit` on waveforms float `[B, N]`, checked first."""
+        _check_training_data(x, y)
+        return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate`: losses of the full-bitrate reconstruction."""
+        _check_training_data(x, y)
+        return super().evaluate(x, y, **kwargs)
+
+    # --- Inference ----------------------------------------------------------
+
+    def encode(self, waveform, num_levels=None):
+        """Waveforms float `[B, N]` -> codes numpy int32 `[B, ceil(N / hop), k]`.
+
+        `N` is right-padded with zeros to a multiple of `hop_length`; `k` is
+        `num_levels` (default all levels): the first `k` levels set the bitrate.
+        """
+        num_levels = self._check_num_levels(num_levels, self.num_levels)
+        waveform = _checked_waveform(waveform)
+        waveform = np.pad(waveform, [(0, 0), (0, (-waveform.shape[1]) % self.hop_length)])
+        codes = self._inference_function("encode", num_levels)(
+            ops.convert_to_tensor(waveform)
+        )
+        return np.asarray(ops.convert_to_numpy(codes), "int32")
+
+    def decode(self, codes, num_levels=None):
+        """Codes int `[B, T, k]` -> waveforms numpy float32 `[B, T * hop_length]`.
+
+        Uses the first `num_levels` levels of `codes` (default: all `k` given).
+        """
+        codes = self._checked_codes(codes)
+        num_levels = self._check_num_levels(num_levels, codes.shape[2])
+        codes = codes[:, :, :num_levels]
+        audio = self._inference_function("decode", num_levels)(ops.convert_to_tensor(codes))
+        return np.asarray(ops.convert_to_numpy(audio), "float32")
+
+    def _encode(self, waveform, num_levels):
+        latents = self.encoder(waveform)
+        return self.quantizer(latents, num_levels=num_levels)["codes"]
+
+    def _decode(self, codes):
+        return self.decoder(self.quantizer.lookup(codes))
+
+    def _inference_function(self, kind, num_levels):
+        """One compiled encode / decode per (kind, levels), reused across shapes."""
+        key = (kind, num_levels)
+        if key in self._inference_functions:
+            return self._inference_functions[key]
+        if kind == "encode":
+            function = lambda waveform: self._encode(waveform, num_levels)
+        else:
+            function = self._decode
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            variables = self.variables
+
+            @jax.jit
+            def stateless(values, inputs):
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return function(inputs)
+
+            compiled = lambda inputs: stateless([v.value for v in variables], inputs)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            compiled = tf.function(function, reduce_retracing=True)
+        elif backend == "torch":
+            import torch
+
+            def compiled(inputs):
+                with torch.no_grad():
+                    return function(inputs)
+        else:
+            compiled = function
+        self._inference_functions[key] = compiled
+        return compiled
+
+    def _check_num_levels(self, num_levels, available):
+        if num_levels is None:
+            return available
+        if isinstance(num_levels, bool) or not isinstance(num_levels, (int, np.integer)):
+            raise ValueError(f"`num_levels` must be an int or None; got {num_levels!r}.")
+        if not 1 <= num_levels <= available:
+            raise ValueError(
+                f"`num_levels` must be in [1, {available}] (this codec has "
+                f"{self.num_levels} levels); got {num_levels}."
+            )
+        return int(num_levels)
+
+    def _checked_codes(self, codes):
+        codes = np.asarray(ops.convert_to_numpy(codes))
+        if codes.ndim != 3:
+            raise ValueError(
+                f"`codes` must have shape [batch, frames, levels]; got shape {codes.shape}."
+            )
+        if codes.dtype.kind not in "iu":
+            raise ValueError(f"`codes` must be integers; got dtype {codes.dtype}.")
+        if codes.shape[1] == 0 or codes.shape[2] == 0:
+            raise ValueError(f"`codes` must have at least one frame and level; got {codes.shape}.")
+        if codes.shape[2] > self.num_levels:
+            raise ValueError(
+                f"`codes` has {codes.shape[2]} levels but this codec has only "
+                f"{self.num_levels}."
+            )
+        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise ValueError(
+                f"`codes` must be in [0, {self.codebook_size}); got values in "
+                f"[{codes.min()}, {codes.max()}]."
+            )
+        return codes.astype("int32")
+
+    # --- Presets ------------------------------------------------------------
+
+    def save_to_preset(self, preset_dir):
+        """Writes `config.json`, `metadata.json`, `model.weights.h5`, atomically.
+
+        The files are written to a staging directory beside `preset_dir` that
+        replaces it only once complete, so a failed save keeps an old preset.
+        The weights include the codebooks and their EMA state (not the
+        optimizer state).
+        """
+        with presets.atomic_directory(preset_dir) as staging_dir:
+            with open(os.path.join(staging_dir, "config.json"), "w") as f:
+                json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
+            metadata = {
+                "keras_version": keras.__version__,
+                "keras_soundstorm_version": __version__,
+                "backend": keras.backend.backend(),
+                "parameter_count": int(self.count_params()),
+                "sample_rate": self.sample_rate,
+                "frame_rate": self.frame_rate,
+                "num_levels": self.num_levels,
+                "codebook_size": self.codebook_size,
+            }
+            with open(os.path.join(staging_dir, "metadata.json"), "w") as f:
+                json.dump(metadata, f, indent=2)
+            self.save_weights(os.path.join(staging_dir, "model.weights.h5"))
+
+    @classmethod
+    def from_preset(cls, preset_dir):
+        """Loads a codec saved by `save_to_preset` from a local directory."""
+        preset_dir = os.fspath(preset_dir)
+        if "://" in preset_dir:
+            raise ValueError(
+                f"`SoundStream.from_preset` takes a local directory; got {preset_dir!r}."
+            )
+        presets.check_preset(preset_dir, cls, task=False)
+        with open(os.path.join(preset_dir, "config.json")) as f:
+            config = json.load(f)["config"]
+        codec = cls.from_config(config)
+        codec.load_weights(os.path.join(preset_dir, "model.weights.h5"))
+        return codec
+
+
+def _checked_waveform(waveform):
+    """numpy float32 `[B, N]`, or a ValueError naming what is wrong."""
+    if isinstance(waveform, (list, tuple)):
+        waveform = np.asarray(waveform)
+    array = np.asarray(ops.convert_to_numpy(waveform))
+    if array.dtype.kind != "f":
+        raise ValueError(
+            f"`waveform` must be floating point (samples in about [-1, 1]); got dtype "
+            f"{array.dtype}. Convert integer PCM first, e.g. `pcm / 32768`."
+        )
+    if array.ndim != 2:
+        raise ValueError(
+            f"`waveform` must have shape [batch, samples]; got shape {array.shape}."
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"`waveform` must not be empty; got shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError("`waveform` contains NaN or infinite samples.")
+    return array.astype("float32")
+
+
+def _check_training_data(x, y):
+    """Checks arrays fully and `tf.data` element specs (rank, dtype)."""
+    if y is not None:
+        raise ValueError("SoundStream trains on waveforms alone; pass `y=None`.")
+    if x is None:
+        return
+    if isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__array__"):
+        if not hasattr(x, "element_spec"):
+            _checked_waveform(x)
+            return
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        shape = getattr(spec, "shape", None)
+        dtype = getattr(spec, "dtype", None)
+        if shape is None or len(shape) != 2 or not dtype.is_floating:
+            raise ValueError(
+                "A SoundStream dataset must yield float waveform batches [B, N] alone; "
+                f"got element_spec {spec}."
+            )

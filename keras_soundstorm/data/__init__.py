@@ -1,0 +1,25 @@
+"""Data: the offline eSpeak speech corpus and TFRecord token datasets."""
+
+from keras_soundstorm.data.espeak import (
+    PHONEME_INVENTORY,
+    EspeakCorpus,
+    Utterance,
+    Voice,
+    downsample_phonemes,
+    synthesize,
+)
+from keras_soundstorm.data.records import read_token_metadata, token_dataset, write_token_records
+from keras_soundstorm.data.sentences import SENTENCES
+
+__all__ = [
+    "PHONEME_INVENTORY",
+    "SENTENCES",
+    "EspeakCorpus",
+    "Utterance",
+    "Voice",
+    "downsample_phonemes",
+    "read_token_metadata",
+    "synthesize",
+    "token_dataset",
+    "write_token_records",
+]

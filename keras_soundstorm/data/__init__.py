@@ -10,6 +10,7 @@ from keras_soundstorm.data.espeak import (
 )
 from keras_soundstorm.data.records import read_token_metadata, token_dataset, write_token_records
 from keras_soundstorm.data.sentences import SENTENCES
+from keras_soundstorm.data.toy import toy_batch
 
 __all__ = [
     "PHONEME_INVENTORY",
@@ -21,5 +22,6 @@ __all__ = [
     "read_token_metadata",
     "synthesize",
     "token_dataset",
+    "toy_batch",
     "write_token_records",
 ]

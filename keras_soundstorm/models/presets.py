@@ -163,7 +163,9 @@ def check_preset(preset, cls, task):
             try:
                 found = json.load(f).get("registered_name")
             except json.JSONDecodeError as error:
-                raise ValueError(f"{name} in preset {preset!r} is not valid JSON: {error}") from None
+                raise ValueError(
+                    f"{name} in preset {preset!r} is not valid JSON: {error}"
+                ) from None
         if found != want:
             raise ValueError(f"Preset {preset!r} holds a {found!r} in {name}, not a {want!r}.")
     return preset

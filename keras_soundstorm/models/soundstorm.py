@@ -1,6 +1,7 @@
 """SoundStorm task: training masking + loss, level heads and parallel decoding."""
 
 import functools
+import types
 
 import keras
 import keras_hub
@@ -115,7 +116,8 @@ class SoundStorm(keras_hub.models.Task):
 
         # === Config ===
         self.seed = seed
-        self._decode_functions = {}
+        # A plain object, so that TF's attribute tracking does not try to save it.
+        self._decode_cache = types.SimpleNamespace(functions={})
 
     def get_config(self):
         config = super().get_config()
@@ -274,8 +276,9 @@ class SoundStorm(keras_hub.models.Task):
     def _compiled_decode(self, steps, temperature, top_k, choice_temperature):
         """One compiled decode per decoding setting, reused across shapes/buckets."""
         key = (steps, temperature, top_k, choice_temperature)
-        if key in self._decode_functions:
-            return self._decode_functions[key]
+        cache = self._decode_cache.functions
+        if key in cache:
+            return cache[key]
         decode = functools.partial(
             self.decode,
             steps_per_level=steps,
@@ -314,7 +317,7 @@ class SoundStorm(keras_hub.models.Task):
                         return decode(*args)
                 return decode(*args)
 
-        self._decode_functions[key] = fn
+        cache[key] = fn
         return fn
 
     # --- Presets and export -------------------------------------------------

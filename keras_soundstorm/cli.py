@@ -63,7 +63,12 @@ def build_parser():
 
     export = commands.add_parser("export", help="export a preset as a TF SavedModel")
     export.add_argument("--preset", required=True)
-    export.add_argument("--output", required=True, help="directory, e.g. models/soundstorm/1")
+    export.add_argument(
+        "--output", required=True, help="model directory for TF Serving, e.g. models/soundstorm"
+    )
+    export.add_argument(
+        "--version", type=int, help="version subdirectory (default: one past the highest present)"
+    )
     export.add_argument("--steps-per-level", type=_parse_steps)
 
     info = commands.add_parser("info", help="versions, devices and (optionally) a preset")
@@ -156,8 +161,18 @@ def export(args):
     import keras_soundstorm as kss
 
     model = kss.SoundStorm.from_preset(args.preset)
-    path = model.export_saved_model(args.output, steps_per_level=args.steps_per_level)
+    version = args.version or next_version(args.output)
+    path = os.path.join(args.output, str(version))
+    model.export_saved_model(path, steps_per_level=args.steps_per_level)
     print(f"Wrote SavedModel {path} (signature serving_default).")
+
+
+def next_version(model_dir):
+    """TF Serving's layout is MODEL_DIR/<int version>/: one past the highest present."""
+    present = (
+        [int(n) for n in os.listdir(model_dir) if n.isdigit()] if os.path.isdir(model_dir) else []
+    )
+    return max(present, default=0) + 1
 
 
 def info(args):

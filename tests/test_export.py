@@ -118,3 +118,22 @@ def test_unconditional_export_is_a_clear_error(tmp_path):
         pytest.skip("torch refuses earlier, tested above")
     with pytest.raises(ValueError, match="conditional"):
         model.export_saved_model(tmp_path / "x")
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="one backend suffices for the CLI layout")
+def test_cli_export_writes_versioned_directories_and_the_rest_example_runs(tmp_path):
+    from keras_soundstorm import cli
+
+    model = kss.SoundStorm(make_backbone())
+    model.save_to_preset(tmp_path / "preset")
+    for expected_version in ("1", "2"):
+        cli.main(["export", "--preset", str(tmp_path / "preset"), "--output", str(tmp_path / "m")])
+        assert expected_version in os.listdir(tmp_path / "m")
+    # The README's REST payload matches the signature and runs through the SavedModel.
+    here = os.path.dirname(__file__)
+    with open(os.path.join(here, "..", "examples", "serving_request.json")) as f:
+        request = json.load(f)
+    assert request["signature_name"] == "serving_default"
+    assert set(request["inputs"]) == {"conditioning", "prompt_codes", "prompt_length", "seed"}
+    codes = run_clean(tmp_path / "m" / "2", tmp_path, **request["inputs"])
+    assert codes.shape == (1, 2 * len(request["inputs"]["conditioning"][0]), 4)

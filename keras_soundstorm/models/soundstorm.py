@@ -327,6 +327,18 @@ class SoundStorm(keras_hub.models.Task):
         with presets.atomic_directory(preset_dir) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
 
+    def _preset_skips(self):
+        """Objects left out of task weights: the backbone, and optimizer state
+        (a preset is for inference and fine-tuning; resuming uses checkpoints)."""
+        skips = list(self.backbone._flatten_layers())
+        return skips + [self.optimizer] if self.optimizer is not None else skips
+
+    def save_task_weights(self, filepath):
+        keras.saving.save_weights(self, filepath, objects_to_skip=self._preset_skips())
+
+    def load_task_weights(self, filepath):
+        keras.saving.load_weights(self, filepath, objects_to_skip=self._preset_skips())
+
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a `SoundStorm` from a preset directory (or a KerasHub handle)."""

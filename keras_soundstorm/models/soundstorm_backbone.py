@@ -142,6 +142,34 @@ class SoundStormBackbone(keras_hub.models.Backbone):
     def is_conditional(self):
         return self.conditioning_vocabulary_size > 0
 
+    @staticmethod
+    def get_layout_map(device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        """A `keras.distribution.LayoutMap` for model-parallel training (JAX).
+
+        Splits the embeddings (hidden axis), attention (heads), feed-forward
+        and convolution pointwise kernels and the level heads (codes) over
+        `model_parallel_dim_name`; norms, biases and the depthwise kernel stay
+        replicated. See `keras_soundstorm.distribution.layout_map`.
+
+        Example:
+        ```python
+        mesh = keras.distribution.DeviceMesh(
+            (2, 4), ("batch", "model"), keras.distribution.list_devices())
+        layout_map = kss.SoundStormBackbone.get_layout_map(mesh)
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(
+            layout_map=layout_map, batch_dim_name="batch"))
+        model = kss.SoundStorm(kss.SoundStormBackbone(**kss.CONFIGS["paper"]))
+        ```
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh` with both axes.
+            model_parallel_dim_name: mesh axis that splits weights.
+            data_parallel_dim_name: mesh axis that splits the batch.
+        """
+        from keras_soundstorm import distribution
+
+        return distribution.layout_map(device_mesh, model_parallel_dim_name, data_parallel_dim_name)
+
     def get_config(self):
         config = super().get_config()
         config.update(

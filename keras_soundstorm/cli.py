@@ -71,6 +71,22 @@ def build_parser():
     )
     export.add_argument("--steps-per-level", type=_parse_steps)
 
+    tokenize = commands.add_parser(
+        "tokenize", help="encode audio (a folder, or the eSpeak corpus) into TFRecords"
+    )
+    tokenize.add_argument("--codec", required=True, help="SoundStream preset directory")
+    source = tokenize.add_mutually_exclusive_group(required=True)
+    source.add_argument("--audio-dir", help="folder of audio files (unconditional records)")
+    source.add_argument(
+        "--espeak",
+        choices=("train", "heldout_sentences", "heldout_voices", "heldout_both"),
+        help="an eSpeak corpus split (phoneme conditioning)",
+    )
+    tokenize.add_argument("--output", required=True, help="record path prefix")
+    tokenize.add_argument("--rate-ratio", type=int, default=2, help="frames per conditioning token")
+    tokenize.add_argument("--num-shards", type=int, default=4)
+    tokenize.add_argument("--voices-per-sentence", type=int, default=4)
+
     info = commands.add_parser("info", help="versions, devices and (optionally) a preset")
     info.add_argument("preset", nargs="?")
     return parser
@@ -175,6 +191,26 @@ def next_version(model_dir):
     return max(present, default=0) + 1
 
 
+def tokenize(args):
+    from keras_soundstorm.codecs import SoundStream
+    from keras_soundstorm.data import EspeakCorpus
+    from keras_soundstorm.data import tokenize as tok
+
+    codec = SoundStream.from_preset(args.codec)
+    if args.audio_dir:
+        examples = tok.audio_file_examples(codec, tok.find_audio_files(args.audio_dir), 1)
+        vocabulary, ratio = 0, 1
+    else:
+        corpus = EspeakCorpus(sample_rate=codec.sample_rate, frame_rate=codec.frame_rate)
+        pairs = corpus.split(args.espeak, voices_per_sentence=args.voices_per_sentence)
+        examples = tok.espeak_examples(codec, corpus, pairs, args.rate_ratio)
+        vocabulary, ratio = corpus.phoneme_vocabulary_size, args.rate_ratio
+    tok.tokenize_to_records(
+        codec, examples, args.output, vocabulary, ratio, num_shards=args.num_shards
+    )
+    print(f"Wrote {args.output}-*.tfrecord and {args.output}.json")
+
+
 def info(args):
     import keras
     import keras_hub
@@ -239,6 +275,7 @@ COMMANDS = {
     "train": train,
     "generate": generate,
     "export": export,
+    "tokenize": tokenize,
     "info": info,
 }
 

@@ -155,7 +155,9 @@ def check_preset(preset, cls, task):
             f"Preset directory {preset!r} is missing {', '.join(missing)}; a "
             f"{cls.__name__} preset holds {', '.join(required)}."
         )
-    expected = {"config.json": "keras_soundstorm>SoundStormBackbone"}
+    # Tasks keep their backbone's config in config.json; other models their own.
+    config_class = getattr(cls, "backbone_cls", cls).__name__
+    expected = {"config.json": f"keras_soundstorm>{config_class}"}
     if task:
         expected["task.json"] = f"keras_soundstorm>{cls.__name__}"
     for name, want in expected.items():

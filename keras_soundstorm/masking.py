@@ -9,7 +9,7 @@ import math
 from keras import ops, random
 
 
-def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024):
+def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024, stream=0):
     """Masks a batch of codec tokens the way SoundStorm trains.
 
     For each example with `T_real` real frames: a prompt boundary
@@ -23,6 +23,8 @@ def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024
         padding_mask: bool tensor `[B, T]`, True on real frames. None: all real.
         seed: int, `keras.random.SeedGenerator` or None.
         codebook_size: C; the MASK token id is `C`. Default: the paper's 1024.
+        stream: int (or scalar int tensor); different streams draw different
+            masks from the same seed (used for tf.distribute replicas).
 
     Returns:
         dict with `"masked_codes"` int32 `[B, T, Q]` (MASK where masked),
@@ -42,6 +44,9 @@ def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024
     # One draw for everything keeps a single seed use (an int seed reused in two
     # draws would give correlated numbers).
     u = random.uniform((batch_size, num_frames + 3), seed=seed)
+    # Rotating U[0, 1) by a constant keeps it uniform; the golden ratio keeps
+    # streams far apart.
+    u = ops.mod(u + ops.cast(stream, u.dtype) * 0.6180339887, 1.0)
     real_length = ops.sum(ops.cast(padding_mask, "int32"), axis=1)  # [B]
     prompt_length = ops.cast(ops.floor(u[:, 0] * ops.cast(real_length, u.dtype)), "int32")
     prompt_length = ops.clip(prompt_length, 0, ops.maximum(real_length - 1, 0))

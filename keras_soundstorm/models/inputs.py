@@ -53,6 +53,7 @@ def check_training_batch(batch, backbone):
         raise ValueError(
             f"`padding_mask` must have shape [B, T] = {(b, t)}; got {padding_mask.shape}."
         )
+    batch["padding_mask"] = padding_mask.astype("int32")  # see _tf_checked
     if backbone.is_conditional:
         if batch.get("conditioning") is None:
             raise ValueError("This model is conditional: batches need 'conditioning'.")
@@ -105,6 +106,10 @@ def _tf_checked(batch, backbone):
                 message=f"`conditioning` ids must be in [0, {v})",
             ),
         ]
+    # int32, not bool: Keras' tf.distribute trainer averages a sample batch
+    # across replicas before building, which fails on bool tensors. The model
+    # casts it back.
+    batch["padding_mask"] = tf.cast(batch["padding_mask"], "int32")
     with tf.control_dependencies(checks):
         return {key: tf.identity(value) for key, value in batch.items()}
 

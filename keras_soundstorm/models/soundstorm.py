@@ -15,6 +15,29 @@ from keras_soundstorm.models import presets
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
 
 
+def _tf_replica_count():
+    """Replicas of the current tf.distribute strategy (1 on other backends).
+
+    tf.distribute sums the replicas' gradients, so each replica's loss is
+    divided by this (as Keras does for its built-in losses).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _tf_replica_id():
+    """This replica's index under tf.distribute (0 elsewhere)."""
+    if keras.backend.backend() != "tensorflow":
+        return 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 0 if context is None else context.replica_id_in_sync_group
+
+
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
 class TrainingMasker(layers.Layer):
     """Applies `masking.sample_training_mask` with a layer-owned seed.
@@ -34,8 +57,14 @@ class TrainingMasker(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, codes, padding_mask):
+        # Under tf.distribute the seed state is mirrored: a per-replica stream
+        # keeps replicas from drawing the same masks for their batch slices.
         sample = masking.sample_training_mask(
-            codes, padding_mask, seed=self.seed_generator, codebook_size=self.codebook_size
+            codes,
+            padding_mask,
+            seed=self.seed_generator,
+            codebook_size=self.codebook_size,
+            stream=_tf_replica_id(),
         )
         level = sample["level"]
         targets = ops.take_along_axis(ops.cast(codes, "int32"), level[:, None, None], axis=2)
@@ -156,7 +185,9 @@ class SoundStorm(keras_hub.models.Task):
             y_pred["targets"], y_pred["logits"], from_logits=True
         )
         loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
-        return loss + sum(self.losses) if self.losses else loss
+        if self.losses:
+            loss = loss + sum(self.losses)
+        return loss / _tf_replica_count()
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.masked_accuracy.update_state(

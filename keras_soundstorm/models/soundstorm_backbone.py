@@ -143,7 +143,9 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         return self.conditioning_vocabulary_size > 0
 
     @staticmethod
-    def get_layout_map(device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+    def get_layout_map(
+        device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"
+    ):
         """A `keras.distribution.LayoutMap` for model-parallel training (JAX).
 
         Splits the embeddings (hidden axis), attention (heads), feed-forward

@@ -29,16 +29,16 @@ import subprocess
 import sys
 import time
 
-FRAME_RATE = 50  # codec frames per second of audio (SoundStream at 24 kHz)
+FRAME_RATE = 50  # codec frames per second of audio (the paper: SoundStream, 50 Hz)
 SWEEP_FRAMES = (250, 500, 1000, 2000, 4000, 8000, 15000)
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_results")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="torch")
+    parser.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="tensorflow")
     parser.add_argument(
-        "--dtype", choices=("float32", "mixed_bfloat16", "bfloat16"), default="mixed_bfloat16"
+        "--dtype", choices=("float32", "mixed_bfloat16", "bfloat16"), default="float32"
     )
     parser.add_argument("--config", default="small", help="a key of kss.CONFIGS")
     parser.add_argument("--frames", type=int, default=1500, help="frames of (a) and (b)")

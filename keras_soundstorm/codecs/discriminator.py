@@ -38,8 +38,11 @@ class STFTDiscriminator(layers.Layer):
         for i, (time_stride, freq_stride, multiplier) in enumerate(self._BLOCKS):
             self.convs.append(
                 layers.Conv2D(
-                    channels * multiplier, (time_stride + 2, freq_stride + 2),
-                    strides=(time_stride, freq_stride), padding="same", dtype=dtype,
+                    channels * multiplier,
+                    (time_stride + 2, freq_stride + 2),
+                    strides=(time_stride, freq_stride),
+                    padding="same",
+                    dtype=dtype,
                     name=f"block_{i}",
                 )
             )
@@ -92,9 +95,9 @@ def adversarial_losses(discriminator, real, fake):
     feature_matching = 0.0
     for real_map, fake_map in zip(real_features, fake_features):
         real_map = ops.stop_gradient(real_map)
-        feature_matching = feature_matching + ops.mean(
-            ops.abs(real_map - fake_map)
-        ) / ops.maximum(ops.mean(ops.abs(real_map)), 1e-5)
+        feature_matching = feature_matching + ops.mean(ops.abs(real_map - fake_map)) / ops.maximum(
+            ops.mean(ops.abs(real_map)), 1e-5
+        )
     return {
         "discriminator_loss": ops.cast(discriminator_loss, "float32"),
         "generator_loss": ops.cast(generator_loss, "float32"),

@@ -47,8 +47,15 @@ class ResidualVectorQuantizer(layers.Layer):
     """
 
     def __init__(
-        self, num_levels, codebook_size, decay=0.99, epsilon=1e-5,
-        dead_code_threshold=0.1, quantizer_dropout=0.5, seed=None, **kwargs,
+        self,
+        num_levels,
+        codebook_size,
+        decay=0.99,
+        epsilon=1e-5,
+        dead_code_threshold=0.1,
+        quantizer_dropout=0.5,
+        seed=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_levels = num_levels
@@ -66,14 +73,18 @@ class ResidualVectorQuantizer(layers.Layer):
         # Replaced from data on the first training call; random until then so
         # that an untrained codec still produces varied codes.
         self.codebooks = self.add_weight(
-            name="codebooks", shape=(q, c, d), initializer="random_normal",
+            name="codebooks",
+            shape=(q, c, d),
+            initializer="random_normal",
             trainable=False,
         )
         self.ema_cluster_size = self.add_weight(
             name="ema_cluster_size", shape=(q, c), initializer="zeros", trainable=False
         )
         self.ema_embedding_sum = self.add_weight(
-            name="ema_embedding_sum", shape=(q, c, d), initializer="zeros",
+            name="ema_embedding_sum",
+            shape=(q, c, d),
+            initializer="zeros",
             trainable=False,
         )
         self.initialized = self.add_weight(
@@ -157,8 +168,13 @@ class ResidualVectorQuantizer(layers.Layer):
                     ops.sum(weights), 1.0
                 )
                 updated = self._ema_update(
-                    codebook, cluster_sizes[level], embedding_sums[level], one_hot,
-                    ops.stop_gradient(residual), candidates, initialized,
+                    codebook,
+                    cluster_sizes[level],
+                    embedding_sums[level],
+                    one_hot,
+                    ops.stop_gradient(residual),
+                    candidates,
+                    initialized,
                 )
                 new_codebooks.append(updated[0])
                 new_cluster_sizes.append(updated[1])
@@ -196,20 +212,22 @@ class ResidualVectorQuantizer(layers.Layer):
             (batch,), 1, self.num_levels + 1, seed=self.seed_generator
         )
         full = ops.full((batch,), self.num_levels, "int32")
-        return ops.where(
-            uniform < self.quantizer_dropout, ops.cast(random_levels, "int32"), full
-        )
+        return ops.where(uniform < self.quantizer_dropout, ops.cast(random_levels, "int32"), full)
 
     def _sample_frames(self, residual, weights):
         """C frames drawn (with replacement) among the active ones: `[C, D]`."""
         logits = ops.where(weights > 0, 0.0, -1e9)[None, :]
-        indices = keras.random.categorical(
-            logits, self.codebook_size, seed=self.seed_generator
-        )[0]
+        indices = keras.random.categorical(logits, self.codebook_size, seed=self.seed_generator)[0]
         return ops.stop_gradient(ops.take(residual, indices, axis=0))
 
     def _ema_update(
-        self, codebook, cluster_size, embedding_sum, one_hot, residual, candidates,
+        self,
+        codebook,
+        cluster_size,
+        embedding_sum,
+        one_hot,
+        residual,
+        candidates,
         initialized,
     ):
         """New (codebook, cluster size, embedding sum) of one level."""
@@ -217,12 +235,8 @@ class ResidualVectorQuantizer(layers.Layer):
         frames_seen = ops.sum(one_hot)
         # Before initialisation, pretend every candidate was seen a uniform
         # share of times, so the EMA starts from the data.
-        cluster_size = ops.where(
-            initialized, cluster_size, ops.full((c,), frames_seen / c)
-        )
-        embedding_sum = ops.where(
-            initialized, embedding_sum, candidates * (frames_seen / c)
-        )
+        cluster_size = ops.where(initialized, cluster_size, ops.full((c,), frames_seen / c))
+        embedding_sum = ops.where(initialized, embedding_sum, candidates * (frames_seen / c))
         decay = self.decay
         new_cluster_size = decay * cluster_size + (1 - decay) * ops.sum(one_hot, axis=0)
         new_embedding_sum = decay * embedding_sum + (1 - decay) * ops.matmul(
@@ -261,9 +275,12 @@ class ResidualVectorQuantizer(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_levels=self.num_levels, codebook_size=self.codebook_size,
-            decay=self.decay, epsilon=self.epsilon,
+            num_levels=self.num_levels,
+            codebook_size=self.codebook_size,
+            decay=self.decay,
+            epsilon=self.epsilon,
             dead_code_threshold=self.dead_code_threshold,
-            quantizer_dropout=self.quantizer_dropout, seed=self.seed,
+            quantizer_dropout=self.quantizer_dropout,
+            seed=self.seed,
         )
         return config

@@ -17,8 +17,12 @@ class ResidualUnit(layers.Layer):
         self.dilation = dilation
         self.kernel_size = kernel_size
         self.dilated_conv = layers.Conv1D(
-            channels, kernel_size, dilation_rate=dilation, padding="causal",
-            dtype=self.dtype_policy, name="dilated_conv",
+            channels,
+            kernel_size,
+            dilation_rate=dilation,
+            padding="causal",
+            dtype=self.dtype_policy,
+            name="dilated_conv",
         )
         self.pointwise_conv = layers.Conv1D(
             channels, 1, dtype=self.dtype_policy, name="pointwise_conv"
@@ -38,9 +42,7 @@ class ResidualUnit(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            channels=self.channels, dilation=self.dilation, kernel_size=self.kernel_size
-        )
+        config.update(channels=self.channels, dilation=self.dilation, kernel_size=self.kernel_size)
         return config
 
 
@@ -69,8 +71,14 @@ class SEANetEncoder(layers.Layer):
     """
 
     def __init__(
-        self, channels, latent_dim, strides, kernel_size=7, residual_kernel_size=7,
-        dilations=(1, 3, 9), **kwargs,
+        self,
+        channels,
+        latent_dim,
+        strides,
+        kernel_size=7,
+        residual_kernel_size=7,
+        dilations=(1, 3, 9),
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.channels = channels
@@ -90,13 +98,20 @@ class SEANetEncoder(layers.Layer):
             width = _stage_channels(channels, stage)
             units = [
                 ResidualUnit(
-                    width, dilation, residual_kernel_size, dtype=dtype,
+                    width,
+                    dilation,
+                    residual_kernel_size,
+                    dtype=dtype,
                     name=f"stage_{stage}_unit_{i}",
                 )
                 for i, dilation in enumerate(self.dilations)
             ]
             downsample = layers.Conv1D(
-                2 * width, 2 * stride, strides=stride, padding="causal", dtype=dtype,
+                2 * width,
+                2 * stride,
+                strides=stride,
+                padding="causal",
+                dtype=dtype,
                 name=f"stage_{stage}_downsample",
             )
             self.stages.append((units, downsample))
@@ -134,8 +149,11 @@ class SEANetEncoder(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            channels=self.channels, latent_dim=self.latent_dim, strides=self.strides,
-            kernel_size=self.kernel_size, residual_kernel_size=self.residual_kernel_size,
+            channels=self.channels,
+            latent_dim=self.latent_dim,
+            strides=self.strides,
+            kernel_size=self.kernel_size,
+            residual_kernel_size=self.residual_kernel_size,
             dilations=self.dilations,
         )
         return config
@@ -156,8 +174,14 @@ class SEANetDecoder(layers.Layer):
     """
 
     def __init__(
-        self, channels, latent_dim, strides, kernel_size=7, residual_kernel_size=7,
-        dilations=(1, 3, 9), **kwargs,
+        self,
+        channels,
+        latent_dim,
+        strides,
+        kernel_size=7,
+        residual_kernel_size=7,
+        dilations=(1, 3, 9),
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.channels = channels
@@ -170,20 +194,30 @@ class SEANetDecoder(layers.Layer):
 
         # === Layers ===
         self.input_conv = layers.Conv1D(
-            _stage_channels(channels, len(self.strides)), kernel_size, padding="causal",
-            dtype=dtype, name="input_conv",
+            _stage_channels(channels, len(self.strides)),
+            kernel_size,
+            padding="causal",
+            dtype=dtype,
+            name="input_conv",
         )
         self.stages = []
         for stage in reversed(range(len(self.strides))):
             stride = self.strides[stage]
             width = _stage_channels(channels, stage)
             upsample = layers.Conv1DTranspose(
-                width, 2 * stride, strides=stride, padding="valid", dtype=dtype,
+                width,
+                2 * stride,
+                strides=stride,
+                padding="valid",
+                dtype=dtype,
                 name=f"stage_{stage}_upsample",
             )
             units = [
                 ResidualUnit(
-                    width, dilation, residual_kernel_size, dtype=dtype,
+                    width,
+                    dilation,
+                    residual_kernel_size,
+                    dtype=dtype,
                     name=f"stage_{stage}_unit_{i}",
                 )
                 for i, dilation in enumerate(self.dilations)
@@ -223,8 +257,11 @@ class SEANetDecoder(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            channels=self.channels, latent_dim=self.latent_dim, strides=self.strides,
-            kernel_size=self.kernel_size, residual_kernel_size=self.residual_kernel_size,
+            channels=self.channels,
+            latent_dim=self.latent_dim,
+            strides=self.strides,
+            kernel_size=self.kernel_size,
+            residual_kernel_size=self.residual_kernel_size,
             dilations=self.dilations,
         )
         return config

@@ -119,16 +119,22 @@ class SoundStream(keras.Model):
     ):
         strides, dilations, fft_sizes = tuple(strides), tuple(dilations), tuple(fft_sizes)
         for name, value, minimum in [
-            ("sample_rate", sample_rate, 1), ("channels", channels, 1),
-            ("latent_dim", latent_dim, 1), ("num_levels", num_levels, 1),
-            ("codebook_size", codebook_size, 2), ("kernel_size", kernel_size, 1),
-            ("residual_kernel_size", residual_kernel_size, 1), ("num_mels", num_mels, 1),
+            ("sample_rate", sample_rate, 1),
+            ("channels", channels, 1),
+            ("latent_dim", latent_dim, 1),
+            ("num_levels", num_levels, 1),
+            ("codebook_size", codebook_size, 2),
+            ("kernel_size", kernel_size, 1),
+            ("residual_kernel_size", residual_kernel_size, 1),
+            ("num_mels", num_mels, 1),
             ("discriminator_channels", discriminator_channels, 1),
             ("discriminator_fft_size", discriminator_fft_size, 8),
         ]:
             _require_int(name, value, minimum)
         for name, values, minimum in [
-            ("strides", strides, 1), ("dilations", dilations, 1), ("fft_sizes", fft_sizes, 8)
+            ("strides", strides, 1),
+            ("dilations", dilations, 1),
+            ("fft_sizes", fft_sizes, 8),
         ]:
             if not values:
                 raise ValueError(f"`{name}` must be a non-empty tuple of ints.")
@@ -171,21 +177,31 @@ class SoundStream(keras.Model):
 
         # === Layers ===
         seanet = dict(
-            channels=channels, latent_dim=latent_dim, strides=strides,
-            kernel_size=kernel_size, residual_kernel_size=residual_kernel_size,
-            dilations=dilations, dtype=self.dtype_policy,
+            channels=channels,
+            latent_dim=latent_dim,
+            strides=strides,
+            kernel_size=kernel_size,
+            residual_kernel_size=residual_kernel_size,
+            dilations=dilations,
+            dtype=self.dtype_policy,
         )
         self.encoder = SEANetEncoder(**seanet, name="encoder")
         self.quantizer = ResidualVectorQuantizer(
-            num_levels, codebook_size, decay=ema_decay,
-            dead_code_threshold=dead_code_threshold, quantizer_dropout=quantizer_dropout,
-            seed=seed, name="quantizer",
+            num_levels,
+            codebook_size,
+            decay=ema_decay,
+            dead_code_threshold=dead_code_threshold,
+            quantizer_dropout=quantizer_dropout,
+            seed=seed,
+            name="quantizer",
         )
         self.decoder = SEANetDecoder(**seanet, name="decoder")
         self.discriminator = None
         if self.adversarial:
             self.discriminator = STFTDiscriminator(
-                discriminator_channels, discriminator_fft_size, dtype=self.dtype_policy,
+                discriminator_channels,
+                discriminator_fft_size,
+                dtype=self.dtype_policy,
                 name="discriminator",
             )
 
@@ -222,19 +238,27 @@ class SoundStream(keras.Model):
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         config.update(
-            sample_rate=self.sample_rate, channels=self.channels,
-            latent_dim=self.latent_dim, strides=self.strides,
-            num_levels=self.num_levels, codebook_size=self.codebook_size,
-            kernel_size=self.kernel_size, residual_kernel_size=self.residual_kernel_size,
-            dilations=self.dilations, ema_decay=self.ema_decay,
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            latent_dim=self.latent_dim,
+            strides=self.strides,
+            num_levels=self.num_levels,
+            codebook_size=self.codebook_size,
+            kernel_size=self.kernel_size,
+            residual_kernel_size=self.residual_kernel_size,
+            dilations=self.dilations,
+            ema_decay=self.ema_decay,
             dead_code_threshold=self.dead_code_threshold,
             quantizer_dropout=self.quantizer_dropout,
-            commitment_weight=self.commitment_weight, fft_sizes=self.fft_sizes,
-            num_mels=self.num_mels, adversarial=self.adversarial,
+            commitment_weight=self.commitment_weight,
+            fft_sizes=self.fft_sizes,
+            num_mels=self.num_mels,
+            adversarial=self.adversarial,
             discriminator_channels=self.discriminator_channels,
             discriminator_fft_size=self.discriminator_fft_size,
             adversarial_weight=self.adversarial_weight,
-            feature_matching_weight=self.feature_matching_weight, seed=self.seed,
+            feature_matching_weight=self.feature_matching_weight,
+            seed=self.seed,
         )
         return config
 
@@ -274,11 +298,15 @@ class SoundStream(keras.Model):
             outputs.update(adversarial_losses(self.discriminator, waveform, audio))
         return outputs
 
-    def compile(self, optimizer="auto", **kwargs):
+    def compile(self, optimizer="auto", jit_compile="auto", **kwargs):
         """Compiles with Adam (lr 3e-4, betas 0.5 / 0.9, clip-norm 1) by default.
 
         The loss and metrics are built in; passing `loss` or `metrics` raises.
+        `jit_compile="auto"` means XLA on JAX only: on TensorFlow, XLA takes
+        minutes to compile this convolution stack for no faster steps on CPU.
         """
+        if jit_compile == "auto" and keras.backend.backend() == "tensorflow":
+            jit_compile = False
         for name in ("loss", "metrics", "weighted_metrics"):
             if kwargs.get(name) is not None:
                 raise ValueError(
@@ -288,12 +316,10 @@ class SoundStream(keras.Model):
             optimizer = keras.optimizers.Adam(
                 learning_rate=3e-4, beta_1=0.5, beta_2=0.9, global_clipnorm=1.0
             )
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = y_pred["reconstruction_loss"] + self.commitment_weight * y_pred[
-            "commitment_loss"
-        ]
+        loss = y_pred["reconstruction_loss"] + self.commitment_weight * y_pred["commitment_loss"]
         if "discriminator_loss" in y_pred:
             loss = (
                 loss
@@ -338,9 +364,7 @@ class SoundStream(keras.Model):
         num_levels = self._check_num_levels(num_levels, self.num_levels)
         waveform = _checked_waveform(waveform)
         waveform = np.pad(waveform, [(0, 0), (0, (-waveform.shape[1]) % self.hop_length)])
-        codes = self._inference_function("encode", num_levels)(
-            ops.convert_to_tensor(waveform)
-        )
+        codes = self._inference_function("encode", num_levels)(ops.convert_to_tensor(waveform))
         return np.asarray(ops.convert_to_numpy(codes), "int32")
 
     def decode(self, codes, num_levels=None):
@@ -421,8 +445,7 @@ class SoundStream(keras.Model):
             raise ValueError(f"`codes` must have at least one frame and level; got {codes.shape}.")
         if codes.shape[2] > self.num_levels:
             raise ValueError(
-                f"`codes` has {codes.shape[2]} levels but this codec has only "
-                f"{self.num_levels}."
+                f"`codes` has {codes.shape[2]} levels but this codec has only {self.num_levels}."
             )
         if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError(
@@ -466,12 +489,38 @@ class SoundStream(keras.Model):
             raise ValueError(
                 f"`SoundStream.from_preset` takes a local directory; got {preset_dir!r}."
             )
-        presets.check_preset(preset_dir, cls, task=False)
+        if not os.path.isdir(preset_dir):
+            raise ValueError(
+                f"Preset directory {preset_dir!r} does not exist. Pass a directory "
+                "written by `SoundStream.save_to_preset`."
+            )
+        missing = [
+            name for name in _PRESET_FILES if not os.path.exists(os.path.join(preset_dir, name))
+        ]
+        if missing:
+            raise ValueError(
+                f"Preset directory {preset_dir!r} is missing {', '.join(missing)}; a "
+                f"SoundStream preset holds {', '.join(_PRESET_FILES)}."
+            )
         with open(os.path.join(preset_dir, "config.json")) as f:
-            config = json.load(f)["config"]
-        codec = cls.from_config(config)
+            try:
+                config = json.load(f)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"config.json in preset {preset_dir!r} is not valid JSON: {error}"
+                ) from None
+        found = config.get("registered_name") if isinstance(config, dict) else None
+        if found != _REGISTERED_NAME:
+            raise ValueError(
+                f"Preset {preset_dir!r} holds a {found!r}, not a {_REGISTERED_NAME!r}."
+            )
+        codec = cls.from_config(config["config"])
         codec.load_weights(os.path.join(preset_dir, "model.weights.h5"))
         return codec
+
+
+_PRESET_FILES = ("config.json", "metadata.json", "model.weights.h5")
+_REGISTERED_NAME = "keras_soundstorm>SoundStream"
 
 
 def _checked_waveform(waveform):
@@ -485,9 +534,7 @@ def _checked_waveform(waveform):
             f"{array.dtype}. Convert integer PCM first, e.g. `pcm / 32768`."
         )
     if array.ndim != 2:
-        raise ValueError(
-            f"`waveform` must have shape [batch, samples]; got shape {array.shape}."
-        )
+        raise ValueError(f"`waveform` must have shape [batch, samples]; got shape {array.shape}.")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"`waveform` must not be empty; got shape {array.shape}.")
     if not np.isfinite(array).all():

@@ -5,7 +5,7 @@ imported here, so that `keras_hub.models.Backbone.from_preset` finds it once
 `keras_soundstorm` is imported.
 """
 
-from keras_soundstorm import audio, data, decoding, distribution, export, layers, masking
+from keras_soundstorm import audio, data, decoding, distribution, evaluation, export, layers, masking
 from keras_soundstorm.models.presets import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
@@ -21,6 +21,7 @@ __all__ = [
     "data",
     "decoding",
     "distribution",
+    "evaluation",
     "export",
     "layers",
     "masking",

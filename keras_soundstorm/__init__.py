@@ -5,7 +5,16 @@ imported here, so that `keras_hub.models.Backbone.from_preset` finds it once
 `keras_soundstorm` is imported.
 """
 
-from keras_soundstorm import audio, data, decoding, distribution, evaluation, export, layers, masking
+from keras_soundstorm import (
+    audio,
+    data,
+    decoding,
+    distribution,
+    evaluation,
+    export,
+    layers,
+    masking,
+)
 from keras_soundstorm.models.presets import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone

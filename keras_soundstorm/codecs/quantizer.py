@@ -15,8 +15,11 @@ class ResidualVectorQuantizer(layers.Layer):
 
     - the first call initialises every level's codebook from random frames
       (residuals of that level) of the batch;
-    - codes whose EMA usage falls below `dead_code_threshold` times the
-      average usage are restarted with random frames of the batch;
+    - codes whose recent usage (a faster EMA of their counts, decay
+      `usage_decay`) falls below `dead_code_threshold` times the average are
+      restarted with random frames of the batch: a code no frame picks any
+      more is restarted after about `log(threshold) / log(usage_decay)` steps
+      (22 by default), while the codebook EMA stays slow and smooth;
     - with probability `quantizer_dropout` an example uses only its first
       `n ~ Uniform{1..Q}` levels, so one model serves every bitrate;
     - gradients pass straight through the quantizer to the encoder, and the
@@ -28,7 +31,8 @@ class ResidualVectorQuantizer(layers.Layer):
         decay: EMA decay of the codebooks and usage counts.
         epsilon: additive (Laplace) smoothing of the usage counts.
         dead_code_threshold: restart codes used less than this fraction of the
-            uniform share `(frames seen) / C`, in EMA terms.
+            uniform share `(frames seen) / C`.
+        usage_decay: EMA decay of the usage counts that decide restarts.
         quantizer_dropout: probability that a training example uses a random
             number of levels instead of all Q.
         seed: seed of initialisation, restarts and dropout.
@@ -53,6 +57,7 @@ class ResidualVectorQuantizer(layers.Layer):
         decay=0.99,
         epsilon=1e-5,
         dead_code_threshold=0.1,
+        usage_decay=0.9,
         quantizer_dropout=0.5,
         seed=None,
         **kwargs,
@@ -63,6 +68,7 @@ class ResidualVectorQuantizer(layers.Layer):
         self.decay = decay
         self.epsilon = epsilon
         self.dead_code_threshold = dead_code_threshold
+        self.usage_decay = usage_decay
         self.quantizer_dropout = quantizer_dropout
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -86,6 +92,9 @@ class ResidualVectorQuantizer(layers.Layer):
             shape=(q, c, d),
             initializer="zeros",
             trainable=False,
+        )
+        self.ema_usage = self.add_weight(
+            name="ema_usage", shape=(q, c), initializer="zeros", trainable=False
         )
         self.initialized = self.add_weight(
             name="initialized", shape=(), initializer="zeros", trainable=False
@@ -142,9 +151,11 @@ class ResidualVectorQuantizer(layers.Layer):
                 ops.repeat(active[:, None, :], frames, axis=1), (-1, self.num_levels)
             )
             initialized = ops.convert_to_tensor(self.initialized) > 0.5
-            cluster_sizes = ops.convert_to_tensor(self.ema_cluster_size)
-            embedding_sums = ops.convert_to_tensor(self.ema_embedding_sum)
-            new_codebooks, new_cluster_sizes, new_embedding_sums = [], [], []
+            state = [
+                ops.convert_to_tensor(variable)
+                for variable in (self.ema_cluster_size, self.ema_embedding_sum, self.ema_usage)
+            ]
+            new_state = []
         else:
             num_active = ops.full((batch,), num_levels, "int32")
 
@@ -167,18 +178,16 @@ class ResidualVectorQuantizer(layers.Layer):
                 commitment = commitment + ops.sum(error * weights) / ops.maximum(
                     ops.sum(weights), 1.0
                 )
-                updated = self._ema_update(
-                    codebook,
-                    cluster_sizes[level],
-                    embedding_sums[level],
-                    one_hot,
-                    ops.stop_gradient(residual),
-                    candidates,
-                    initialized,
+                new_state.append(
+                    self._ema_update(
+                        codebook,
+                        *(values[level] for values in state),
+                        one_hot,
+                        ops.stop_gradient(residual),
+                        candidates,
+                        initialized,
+                    )
                 )
-                new_codebooks.append(updated[0])
-                new_cluster_sizes.append(updated[1])
-                new_embedding_sums.append(updated[2])
             else:
                 counts = ops.sum(ops.one_hot(indices, c), axis=0)
                 error = ops.mean((residual - level_quantized) ** 2)
@@ -189,9 +198,14 @@ class ResidualVectorQuantizer(layers.Layer):
             quantized = quantized + level_quantized
 
         if training:
-            self.codebooks.assign(ops.stack(new_codebooks))
-            self.ema_cluster_size.assign(ops.stack(new_cluster_sizes))
-            self.ema_embedding_sum.assign(ops.stack(new_embedding_sums))
+            variables = (
+                self.codebooks,
+                self.ema_cluster_size,
+                self.ema_embedding_sum,
+                self.ema_usage,
+            )
+            for i, variable in enumerate(variables):
+                variable.assign(ops.stack([level_state[i] for level_state in new_state]))
             self.initialized.assign(ops.ones((), "float32"))
 
         # Straight-through: the forward value is the quantized vector, the
@@ -225,32 +239,41 @@ class ResidualVectorQuantizer(layers.Layer):
         codebook,
         cluster_size,
         embedding_sum,
+        usage,
         one_hot,
         residual,
         candidates,
         initialized,
     ):
-        """New (codebook, cluster size, embedding sum) of one level."""
+        """New (codebook, cluster size, embedding sum, usage) of one level."""
         c = self.codebook_size
-        frames_seen = ops.sum(one_hot)
+        counts = ops.sum(one_hot, axis=0)
+        frames_seen = ops.sum(counts)
+        share = ops.full((c,), frames_seen / c)
         # Before initialisation, pretend every candidate was seen a uniform
         # share of times, so the EMA starts from the data.
-        cluster_size = ops.where(initialized, cluster_size, ops.full((c,), frames_seen / c))
+        cluster_size = ops.where(initialized, cluster_size, share)
         embedding_sum = ops.where(initialized, embedding_sum, candidates * (frames_seen / c))
+        usage = ops.where(initialized, usage, share)
         decay = self.decay
-        new_cluster_size = decay * cluster_size + (1 - decay) * ops.sum(one_hot, axis=0)
+        new_cluster_size = decay * cluster_size + (1 - decay) * counts
         new_embedding_sum = decay * embedding_sum + (1 - decay) * ops.matmul(
             ops.transpose(one_hot), residual
         )
+        new_usage = self.usage_decay * usage + (1 - self.usage_decay) * counts
         total = ops.sum(new_cluster_size)
         smoothed = (new_cluster_size + self.epsilon) / (total + c * self.epsilon) * total
         new_codebook = new_embedding_sum / ops.maximum(smoothed, 1e-12)[:, None]
 
+        # A restarted code gets an average history, so that it is not
+        # restarted again before frames had a chance to pick it.
         average = total / c
-        dead = new_cluster_size < self.dead_code_threshold * average
+        average_usage = ops.mean(new_usage)
+        dead = new_usage < self.dead_code_threshold * average_usage
         new_codebook = ops.where(dead[:, None], candidates, new_codebook)
         new_cluster_size = ops.where(dead, average, new_cluster_size)
         new_embedding_sum = ops.where(dead[:, None], candidates * average, new_embedding_sum)
+        new_usage = ops.where(dead, average_usage, new_usage)
 
         # A level no example of the batch reached keeps its state.
         seen = frames_seen > 0
@@ -258,6 +281,7 @@ class ResidualVectorQuantizer(layers.Layer):
             ops.where(seen, new_codebook, codebook),
             ops.where(seen, new_cluster_size, cluster_size),
             ops.where(seen, new_embedding_sum, embedding_sum),
+            ops.where(seen, new_usage, usage),
         )
 
     def compute_output_spec(self, latents, training=False, num_levels=None):
@@ -280,6 +304,7 @@ class ResidualVectorQuantizer(layers.Layer):
             decay=self.decay,
             epsilon=self.epsilon,
             dead_code_threshold=self.dead_code_threshold,
+            usage_decay=self.usage_decay,
             quantizer_dropout=self.quantizer_dropout,
             seed=self.seed,
         )

@@ -69,7 +69,7 @@ class SoundStream(keras.Model):
         num_levels: Q, residual quantizer levels.
         codebook_size: C, codes per level.
         kernel_size, residual_kernel_size, dilations: SEANet conv shapes.
-        ema_decay, dead_code_threshold, quantizer_dropout: see
+        ema_decay, dead_code_threshold, usage_decay, quantizer_dropout: see
             `ResidualVectorQuantizer`.
         commitment_weight: weight of the commitment loss.
         fft_sizes, num_mels: scales of the mel reconstruction loss.
@@ -105,6 +105,7 @@ class SoundStream(keras.Model):
         dilations=(1, 3, 9),
         ema_decay=0.99,
         dead_code_threshold=0.1,
+        usage_decay=0.9,
         quantizer_dropout=0.5,
         commitment_weight=1.0,
         fft_sizes=(128, 256, 512, 1024, 2048),
@@ -142,6 +143,7 @@ class SoundStream(keras.Model):
                 _require_int(f"every entry of `{name}`", value, minimum)
         _require_fraction("ema_decay", ema_decay, low_open=True, high_open=True)
         _require_fraction("dead_code_threshold", dead_code_threshold, high_open=True)
+        _require_fraction("usage_decay", usage_decay, low_open=True, high_open=True)
         _require_fraction("quantizer_dropout", quantizer_dropout)
         for name, value in [
             ("commitment_weight", commitment_weight),
@@ -164,6 +166,7 @@ class SoundStream(keras.Model):
         self.dilations = dilations
         self.ema_decay = ema_decay
         self.dead_code_threshold = dead_code_threshold
+        self.usage_decay = usage_decay
         self.quantizer_dropout = quantizer_dropout
         self.commitment_weight = commitment_weight
         self.fft_sizes = fft_sizes
@@ -191,6 +194,7 @@ class SoundStream(keras.Model):
             codebook_size,
             decay=ema_decay,
             dead_code_threshold=dead_code_threshold,
+            usage_decay=usage_decay,
             quantizer_dropout=quantizer_dropout,
             seed=seed,
             name="quantizer",
@@ -249,6 +253,7 @@ class SoundStream(keras.Model):
             dilations=self.dilations,
             ema_decay=self.ema_decay,
             dead_code_threshold=self.dead_code_threshold,
+            usage_decay=self.usage_decay,
             quantizer_dropout=self.quantizer_dropout,
             commitment_weight=self.commitment_weight,
             fft_sizes=self.fft_sizes,

@@ -53,7 +53,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-frames", type=int, default=None, help="cap of the sweep")
     parser.add_argument("--sweep-repeats", type=int, default=1, help="timed calls per sweep length")
     parser.add_argument("--output-dir", default=RESULTS_DIR, help="CSV / PNG of the sweep")
-    parser.add_argument("--codec", action="store_true", help="TODO: codec throughput")
+    parser.add_argument("--codec", action="store_true", help="also time codec encode/decode")
+    parser.add_argument("--codec-preset", help="SoundStream preset for --codec (default: random)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -212,12 +213,23 @@ def time_train_step(model, frames, batch_size, repeats, seed):
 
 
 def benchmark_codec(args):
-    """TODO hook: codec encode/decode throughput (added by the codec work).
+    """Encode / decode throughput of a SoundStream codec (seconds of audio per second).
 
-    Not called unless `--codec` is given; see
-    `keras_soundstorm.codecs.benchmark.codec_throughput`.
+    Uses `--codec-preset` if given, else the default 16 kHz / 50 Hz codec with
+    random weights (speed does not depend on the weights).
     """
-    raise NotImplementedError("Codec throughput is not wired into this benchmark yet.")
+    from keras_soundstorm.codecs import SoundStream, codec_throughput
+
+    if args.codec_preset:
+        codec = SoundStream.from_preset(args.codec_preset)
+    else:
+        codec = SoundStream(seed=args.seed)
+    result = codec_throughput(codec, seconds=10.0, repeats=args.repeats)
+    print(
+        f"codec: encode {result['encode_realtime_factor']:.1f}x real time, "
+        f"decode {result['decode_realtime_factor']:.1f}x real time"
+    )
+    return result
 
 
 def write_sweep(rows, output_dir, tag):

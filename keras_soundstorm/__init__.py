@@ -7,6 +7,7 @@ imported here, so that `keras_hub.models.Backbone.from_preset` finds it once
 
 from keras_soundstorm import (
     audio,
+    codecs,
     data,
     decoding,
     distribution,
@@ -27,6 +28,7 @@ __all__ = [
     "TrainingMasker",
     "__version__",
     "audio",
+    "codecs",
     "data",
     "decoding",
     "distribution",

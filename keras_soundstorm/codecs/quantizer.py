@@ -14,7 +14,9 @@ class ResidualVectorQuantizer(layers.Layer):
     compiled training steps on every backend). In training:
 
     - the first call initialises every level's codebook from random frames
-      (residuals of that level) of the batch;
+      (residuals of that level) of the batch; the EMA decay warms up as
+      `min(decay, (1 + n) / (10 + n))` after `n` updates, so the codebooks
+      keep up with the fast-moving encoder of early training;
     - codes whose recent usage (a faster EMA of their counts, decay
       `usage_decay`) falls below `dead_code_threshold` times the average are
       restarted with random frames of the batch: a code no frame picks any
@@ -96,8 +98,9 @@ class ResidualVectorQuantizer(layers.Layer):
         self.ema_usage = self.add_weight(
             name="ema_usage", shape=(q, c), initializer="zeros", trainable=False
         )
-        self.initialized = self.add_weight(
-            name="initialized", shape=(), initializer="zeros", trainable=False
+        # Training calls so far; 0 = codebooks not yet initialised from data.
+        self.num_updates = self.add_weight(
+            name="num_updates", shape=(), initializer="zeros", trainable=False
         )
         self.built = True
 
@@ -150,7 +153,11 @@ class ResidualVectorQuantizer(layers.Layer):
             frame_weights = ops.reshape(
                 ops.repeat(active[:, None, :], frames, axis=1), (-1, self.num_levels)
             )
-            initialized = ops.convert_to_tensor(self.initialized) > 0.5
+            num_updates = ops.convert_to_tensor(self.num_updates)
+            initialized = num_updates > 0.5
+            # Warm-up as in `tf.train.ExponentialMovingAverage(num_updates=...)`:
+            # early on the encoder moves fast and a 0.99 EMA would lag behind.
+            decay = ops.minimum(self.decay, (1.0 + num_updates) / (10.0 + num_updates))
             state = [
                 ops.convert_to_tensor(variable)
                 for variable in (self.ema_cluster_size, self.ema_embedding_sum, self.ema_usage)
@@ -186,6 +193,7 @@ class ResidualVectorQuantizer(layers.Layer):
                         ops.stop_gradient(residual),
                         candidates,
                         initialized,
+                        decay,
                     )
                 )
             else:
@@ -206,7 +214,7 @@ class ResidualVectorQuantizer(layers.Layer):
             )
             for i, variable in enumerate(variables):
                 variable.assign(ops.stack([level_state[i] for level_state in new_state]))
-            self.initialized.assign(ops.ones((), "float32"))
+            self.num_updates.assign(num_updates + 1.0)
 
         # Straight-through: the forward value is the quantized vector, the
         # gradient w.r.t. the encoder output is the identity.
@@ -244,6 +252,7 @@ class ResidualVectorQuantizer(layers.Layer):
         residual,
         candidates,
         initialized,
+        decay,
     ):
         """New (codebook, cluster size, embedding sum, usage) of one level."""
         c = self.codebook_size
@@ -255,7 +264,6 @@ class ResidualVectorQuantizer(layers.Layer):
         cluster_size = ops.where(initialized, cluster_size, share)
         embedding_sum = ops.where(initialized, embedding_sum, candidates * (frames_seen / c))
         usage = ops.where(initialized, usage, share)
-        decay = self.decay
         new_cluster_size = decay * cluster_size + (1 - decay) * counts
         new_embedding_sum = decay * embedding_sum + (1 - decay) * ops.matmul(
             ops.transpose(one_hot), residual

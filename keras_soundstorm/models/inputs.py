@@ -133,6 +133,16 @@ def checked_training_data(x, backbone):
     return x
 
 
+def shuffled_batches(arrays, batch_size, seed=None):
+    """A `tf.data` pipeline of `arrays` (a dict), reshuffled every epoch."""
+    import tensorflow as tf
+
+    size = len(next(iter(arrays.values())))
+    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+    dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def _per_example(name, value, batch_size, minimum, maximum=None):
     array = np.asarray(value)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):

@@ -201,9 +201,17 @@ class SoundStorm(keras_hub.models.Task):
         accuracy = getattr(self, "masked_accuracy", None)
         return metrics + [accuracy] if accuracy is not None and accuracy not in metrics else metrics
 
-    def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit`, with batches checked (ids, shapes) before training."""
-        return super().fit(input_checks.checked_training_data(x, self.backbone), y, **kwargs)
+    def fit(self, x=None, y=None, batch_size=None, shuffle=True, **kwargs):
+        """`keras.Model.fit`, with batches checked (ids, shapes) before training.
+
+        Arrays are shuffled every epoch (KerasHub tasks otherwise batch them in
+        order); datasets are used as they come.
+        """
+        x = input_checks.checked_training_data(x, self.backbone)
+        if shuffle and isinstance(x, dict):
+            x = input_checks.shuffled_batches(x, batch_size or 32, seed=self.seed)
+            batch_size, shuffle = None, False
+        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate` on freshly masked batches (same checks as `fit`)."""

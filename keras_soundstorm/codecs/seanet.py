@@ -50,25 +50,8 @@ def _stage_channels(channels, stage):
     return channels * 2**stage
 
 
-@keras.saving.register_keras_serializable(package="keras_soundstorm")
-class SEANetEncoder(layers.Layer):
-    """Waveform -> latent frames, one frame per `prod(strides)` samples.
-
-    Stage `i` runs residual units (dilations 1, 3, 9) at `channels * 2**i`
-    channels, then a causal strided conv (kernel `2 * stride`) that doubles the
-    channels. All convolutions are causal, so the codec can stream.
-
-    Args:
-        channels: channels of the first stage.
-        latent_dim: channels of the output frames.
-        strides: downsampling factor of each stage.
-        kernel_size: kernel of the input and output convolutions.
-        residual_kernel_size: kernel of the dilated convolutions.
-        dilations: dilations of the residual units of a stage.
-
-    Call args: `waveform` float `[B, N]`, `N` a multiple of `prod(strides)`.
-    Returns: float `[B, N / prod(strides), latent_dim]`.
-    """
+class _SEANetStack(layers.Layer):
+    """Configuration shared by the SEANet encoder and decoder."""
 
     def __init__(
         self,
@@ -87,11 +70,47 @@ class SEANetEncoder(layers.Layer):
         self.kernel_size = kernel_size
         self.residual_kernel_size = residual_kernel_size
         self.dilations = tuple(dilations)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            channels=self.channels,
+            latent_dim=self.latent_dim,
+            strides=self.strides,
+            kernel_size=self.kernel_size,
+            residual_kernel_size=self.residual_kernel_size,
+            dilations=self.dilations,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class SEANetEncoder(_SEANetStack):
+    """Waveform -> latent frames, one frame per `prod(strides)` samples.
+
+    Stage `i` runs residual units (dilations 1, 3, 9) at `channels * 2**i`
+    channels, then a causal strided conv (kernel `2 * stride`) that doubles the
+    channels. All convolutions are causal, so the codec can stream.
+
+    Args:
+        channels: channels of the first stage.
+        latent_dim: channels of the output frames.
+        strides: downsampling factor of each stage.
+        kernel_size: kernel of the input and output convolutions.
+        residual_kernel_size: kernel of the dilated convolutions.
+        dilations: dilations of the residual units of a stage.
+
+    Call args: `waveform` float `[B, N]`, `N` a multiple of `prod(strides)`.
+    Returns: float `[B, N / prod(strides), latent_dim]`.
+    """
+
+    def __init__(self, channels, latent_dim, strides, **kwargs):
+        super().__init__(channels, latent_dim, strides, **kwargs)
         dtype = self.dtype_policy
 
         # === Layers ===
         self.input_conv = layers.Conv1D(
-            channels, kernel_size, padding="causal", dtype=dtype, name="input_conv"
+            channels, self.kernel_size, padding="causal", dtype=dtype, name="input_conv"
         )
         self.stages = []
         for stage, stride in enumerate(self.strides):
@@ -100,7 +119,7 @@ class SEANetEncoder(layers.Layer):
                 ResidualUnit(
                     width,
                     dilation,
-                    residual_kernel_size,
+                    self.residual_kernel_size,
                     dtype=dtype,
                     name=f"stage_{stage}_unit_{i}",
                 )
@@ -146,21 +165,9 @@ class SEANetEncoder(layers.Layer):
                 frames //= stride
         return (input_shape[0], frames, self.latent_dim)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            channels=self.channels,
-            latent_dim=self.latent_dim,
-            strides=self.strides,
-            kernel_size=self.kernel_size,
-            residual_kernel_size=self.residual_kernel_size,
-            dilations=self.dilations,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class SEANetDecoder(layers.Layer):
+class SEANetDecoder(_SEANetStack):
     """Latent frames -> waveform, the mirror of `SEANetEncoder`.
 
     Each stage (in reverse stride order) halves the channels with a transposed
@@ -173,29 +180,14 @@ class SEANetDecoder(layers.Layer):
     Returns: float `[B, T * prod(strides)]`.
     """
 
-    def __init__(
-        self,
-        channels,
-        latent_dim,
-        strides,
-        kernel_size=7,
-        residual_kernel_size=7,
-        dilations=(1, 3, 9),
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.channels = channels
-        self.latent_dim = latent_dim
-        self.strides = tuple(strides)
-        self.kernel_size = kernel_size
-        self.residual_kernel_size = residual_kernel_size
-        self.dilations = tuple(dilations)
+    def __init__(self, channels, latent_dim, strides, **kwargs):
+        super().__init__(channels, latent_dim, strides, **kwargs)
         dtype = self.dtype_policy
 
         # === Layers ===
         self.input_conv = layers.Conv1D(
             _stage_channels(channels, len(self.strides)),
-            kernel_size,
+            self.kernel_size,
             padding="causal",
             dtype=dtype,
             name="input_conv",
@@ -216,7 +208,7 @@ class SEANetDecoder(layers.Layer):
                 ResidualUnit(
                     width,
                     dilation,
-                    residual_kernel_size,
+                    self.residual_kernel_size,
                     dtype=dtype,
                     name=f"stage_{stage}_unit_{i}",
                 )
@@ -224,7 +216,7 @@ class SEANetDecoder(layers.Layer):
             ]
             self.stages.append((stride, upsample, units))
         self.output_conv = layers.Conv1D(
-            1, kernel_size, padding="causal", dtype=dtype, name="output_conv"
+            1, self.kernel_size, padding="causal", dtype=dtype, name="output_conv"
         )
 
     def build(self, input_shape):
@@ -253,15 +245,3 @@ class SEANetDecoder(layers.Layer):
             for stride in self.strides:
                 frames *= stride
         return (input_shape[0], frames)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            channels=self.channels,
-            latent_dim=self.latent_dim,
-            strides=self.strides,
-            kernel_size=self.kernel_size,
-            residual_kernel_size=self.residual_kernel_size,
-            dilations=self.dilations,
-        )
-        return config

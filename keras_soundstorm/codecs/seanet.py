@@ -71,6 +71,19 @@ class _SEANetStack(layers.Layer):
         self.residual_kernel_size = residual_kernel_size
         self.dilations = tuple(dilations)
 
+    def _residual_units(self, width, stage):
+        """One `ResidualUnit` per dilation, at `width` channels."""
+        return [
+            ResidualUnit(
+                width,
+                dilation,
+                self.residual_kernel_size,
+                dtype=self.dtype_policy,
+                name=f"stage_{stage}_unit_{i}",
+            )
+            for i, dilation in enumerate(self.dilations)
+        ]
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -115,16 +128,7 @@ class SEANetEncoder(_SEANetStack):
         self.stages = []
         for stage, stride in enumerate(self.strides):
             width = _stage_channels(channels, stage)
-            units = [
-                ResidualUnit(
-                    width,
-                    dilation,
-                    self.residual_kernel_size,
-                    dtype=dtype,
-                    name=f"stage_{stage}_unit_{i}",
-                )
-                for i, dilation in enumerate(self.dilations)
-            ]
+            units = self._residual_units(width, stage)
             downsample = layers.Conv1D(
                 2 * width,
                 2 * stride,
@@ -204,16 +208,7 @@ class SEANetDecoder(_SEANetStack):
                 dtype=dtype,
                 name=f"stage_{stage}_upsample",
             )
-            units = [
-                ResidualUnit(
-                    width,
-                    dilation,
-                    self.residual_kernel_size,
-                    dtype=dtype,
-                    name=f"stage_{stage}_unit_{i}",
-                )
-                for i, dilation in enumerate(self.dilations)
-            ]
+            units = self._residual_units(width, stage)
             self.stages.append((stride, upsample, units))
         self.output_conv = layers.Conv1D(
             1, self.kernel_size, padding="causal", dtype=dtype, name="output_conv"

@@ -494,38 +494,12 @@ class SoundStream(keras.Model):
             raise ValueError(
                 f"`SoundStream.from_preset` takes a local directory; got {preset_dir!r}."
             )
-        if not os.path.isdir(preset_dir):
-            raise ValueError(
-                f"Preset directory {preset_dir!r} does not exist. Pass a directory "
-                "written by `SoundStream.save_to_preset`."
-            )
-        missing = [
-            name for name in _PRESET_FILES if not os.path.exists(os.path.join(preset_dir, name))
-        ]
-        if missing:
-            raise ValueError(
-                f"Preset directory {preset_dir!r} is missing {', '.join(missing)}; a "
-                f"SoundStream preset holds {', '.join(_PRESET_FILES)}."
-            )
+        presets.check_preset(preset_dir, cls, task=False)
         with open(os.path.join(preset_dir, "config.json")) as f:
-            try:
-                config = json.load(f)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    f"config.json in preset {preset_dir!r} is not valid JSON: {error}"
-                ) from None
-        found = config.get("registered_name") if isinstance(config, dict) else None
-        if found != _REGISTERED_NAME:
-            raise ValueError(
-                f"Preset {preset_dir!r} holds a {found!r}, not a {_REGISTERED_NAME!r}."
-            )
+            config = json.load(f)
         codec = cls.from_config(config["config"])
         codec.load_weights(os.path.join(preset_dir, "model.weights.h5"))
         return codec
-
-
-_PRESET_FILES = ("config.json", "metadata.json", "model.weights.h5")
-_REGISTERED_NAME = "keras_soundstorm>SoundStream"
 
 
 def _checked_waveform(waveform):

@@ -290,7 +290,10 @@ def main(argv=None):
         import keras
 
         keras.config.set_dtype_policy(args.dtype)
-    COMMANDS[args.command](args)
+    try:
+        COMMANDS[args.command](args)
+    except ValueError as error:  # bad input: the message says what is accepted
+        raise SystemExit(f"keras-soundstorm {args.command}: error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`keras-soundstorm` command line: quickstart, train, generate, export, info.
+"""`keras-soundstorm` command line: quickstart, demo, evaluate, train, generate, export, ...
 
 `--backend` re-runs the command with `KERAS_BACKEND` set, because Keras picks
 its backend once, at import.
@@ -89,6 +89,38 @@ def build_parser():
 
     info = commands.add_parser("info", help="versions, devices and (optionally) a preset")
     info.add_argument("preset", nargs="?")
+
+    from keras_soundstorm import demo as demo_module
+
+    demo = commands.add_parser(
+        "demo", help="speak a sentence in the voice of a 3 s eSpeak prompt (shipped presets)"
+    )
+    demo.add_argument("--text", default=demo_module.DEFAULT_TEXT, help="English sentence")
+    demo.add_argument(
+        "--voice",
+        default=demo_module.DEFAULT_VOICE,
+        help="eSpeak corpus voice, e.g. en-us+m3/p50/r150",
+    )
+    demo.add_argument("--output", default="outputs/demo", help="output directory")
+    demo.add_argument("--model", default=demo_module.DEFAULT_MODEL, help="SoundStorm preset")
+    demo.add_argument("--codec", default=demo_module.DEFAULT_CODEC, help="SoundStream preset")
+    demo.add_argument("--seed", type=int, default=0)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="Table-1 style evaluation on held-out sentences (markdown + PNG)"
+    )
+    evaluate.add_argument("--model", default=demo_module.DEFAULT_MODEL, help="SoundStorm preset")
+    evaluate.add_argument("--codec", default=demo_module.DEFAULT_CODEC, help="SoundStream preset")
+    evaluate.add_argument("--output", default="outputs/evaluation", help="output directory")
+    evaluate.add_argument(
+        "--num-sentences", type=int, default=20, help="held-out sentences per voice group"
+    )
+    evaluate.add_argument(
+        "--codec-only",
+        action="store_true",
+        help="only the codec: speaker cosine and MCD of reconstructions at every bitrate",
+    )
+    evaluate.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -270,6 +302,30 @@ def quickstart(args):
     print(f"quickstart OK: outputs in {args.output}")
 
 
+def demo(args):
+    from keras_soundstorm import demo as demo_module
+
+    demo_module.run_demo(
+        args.output,
+        text=args.text,
+        voice=args.voice,
+        model_preset=args.model,
+        codec_preset=args.codec,
+        seed=args.seed,
+    )
+
+
+def evaluate(args):
+    from keras_soundstorm.evaluation import table
+
+    if args.num_sentences < 1:
+        raise ValueError(f"--num-sentences must be >= 1; got {args.num_sentences}.")
+    if args.codec_only:
+        table.run_codec_evaluation(args.codec, args.output, args.num_sentences)
+    else:
+        table.run_table1(args.model, args.codec, args.output, args.num_sentences, args.seed)
+
+
 COMMANDS = {
     "quickstart": quickstart,
     "train": train,
@@ -277,6 +333,8 @@ COMMANDS = {
     "export": export,
     "tokenize": tokenize,
     "info": info,
+    "demo": demo,
+    "evaluate": evaluate,
 }
 
 

@@ -461,8 +461,11 @@ class SoundStream(keras.Model):
 
     # --- Presets ------------------------------------------------------------
 
-    def save_to_preset(self, preset_dir):
+    def save_to_preset(self, preset_dir, metadata=None):
         """Writes `config.json`, `metadata.json`, `model.weights.h5`, atomically.
+
+        `metadata`: an optional JSON-serializable dict merged into
+        `metadata.json` (e.g. what the codec was trained on, its evaluation).
 
         The files are written to a staging directory beside `preset_dir` that
         replaces it only once complete, so a failed save keeps an old preset.
@@ -481,6 +484,7 @@ class SoundStream(keras.Model):
                 "frame_rate": self.frame_rate,
                 "num_levels": self.num_levels,
                 "codebook_size": self.codebook_size,
+                **(metadata or {}),
             }
             with open(os.path.join(staging_dir, "metadata.json"), "w") as f:
                 json.dump(metadata, f, indent=2)

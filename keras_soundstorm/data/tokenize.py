@@ -86,3 +86,44 @@ def tokenize_to_records(
         frame_rate=codec.frame_rate,
         **kw,
     )
+
+
+def espeak_voice_streams(codec, corpus, pairs, rate_ratio=2, progress=True):
+    """Yields one record example per voice: all its utterances in `pairs`, back to back.
+
+    Training crops of these streams span sentence boundaries, so a crop's
+    prefix (the prompt SoundStorm's masking picks) is often another sentence
+    by the same voice: the model learns to carry a voice from a prompt over
+    to new text, as in voice-prompted generation. The concatenated waveform is
+    encoded at once, as a prompt followed by its continuation would be.
+    `corpus.frame_multiple` must be a multiple of `rate_ratio` so that every
+    utterance keeps the conditioning aligned.
+    """
+    if corpus.frame_multiple % rate_ratio:
+        raise ValueError(
+            f"The corpus's `frame_multiple` ({corpus.frame_multiple}) must be a multiple of "
+            f"`rate_ratio` ({rate_ratio}) to concatenate utterances without misaligning "
+            "the conditioning."
+        )
+    by_voice = {}
+    for sentence_id, voice in pairs:
+        by_voice.setdefault(str(voice), []).append(sentence_id)
+    from tqdm.auto import tqdm
+
+    for voice, sentence_ids in tqdm(
+        by_voice.items(), desc="voice streams", unit="voice", disable=not progress
+    ):
+        utterances = [corpus.utterance(i, voice) for i in sentence_ids]
+        waveform = np.concatenate([u.waveform for u in utterances])
+        phonemes = np.concatenate([u.phoneme_ids for u in utterances])
+        codes = codec.encode(waveform[None])[0]
+        codes, conditioning = _aligned(
+            codes, espeak.downsample_phonemes(phonemes, rate_ratio), rate_ratio
+        )
+        yield {
+            "utterance_id": voice,
+            "codes": codes,
+            "conditioning": conditioning,
+            "speaker": voice,
+            "text": " | ".join(u.text for u in utterances),
+        }

@@ -13,6 +13,11 @@ from keras_soundstorm.evaluation.asr import (
     word_errors,
 )
 from keras_soundstorm.evaluation.codebook import codebook_usage
+from keras_soundstorm.evaluation.codec_quality import (
+    codec_markdown,
+    evaluate_codec,
+    plot_codec_rows,
+)
 from keras_soundstorm.evaluation.mcd import dtw_path, mel_cepstral_distortion, mel_cepstrum
 from keras_soundstorm.evaluation.speaker import (
     cosine_similarity,
@@ -24,6 +29,9 @@ from keras_soundstorm.evaluation.speaker import (
 __all__ = [
     "SpeechRecognizer",
     "codebook_usage",
+    "codec_markdown",
+    "evaluate_codec",
+    "plot_codec_rows",
     "cosine_similarity",
     "dtw_path",
     "mel_cepstral_distortion",

@@ -1,6 +1,8 @@
 """SoundStorm task: training masking + loss, level heads and parallel decoding."""
 
 import functools
+import json
+import os
 import types
 
 import keras
@@ -361,10 +363,20 @@ class SoundStorm(keras_hub.models.Task):
 
     # --- Presets and export -------------------------------------------------
 
-    def save_to_preset(self, preset_dir, max_shard_size=10):
-        """Saves the task (config, weights) to `preset_dir`, atomically."""
+    def save_to_preset(self, preset_dir, max_shard_size=10, metadata=None):
+        """Saves the task (config, weights) to `preset_dir`, atomically.
+
+        `metadata`: an optional JSON-serializable dict merged into the
+        preset's `metadata.json` (e.g. what the model was trained on).
+        """
         with presets.atomic_directory(preset_dir) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+            if metadata:
+                path = os.path.join(staging_dir, "metadata.json")
+                with open(path) as f:
+                    merged = {**json.load(f), **metadata}
+                with open(path, "w") as f:
+                    json.dump(merged, f, indent=2)
 
     def _preset_skips(self):
         """Objects left out of task weights: the backbone, and optimizer state

@@ -1,0 +1,170 @@
+"""Voice prompts, prompted generation, the demo and the Table-1 evaluation (tiny presets)."""
+
+import json
+import os
+import wave
+
+import numpy as np
+import pytest
+
+import keras_soundstorm as kss
+from keras_soundstorm import cli, demo, prompting
+from keras_soundstorm.codecs import SoundStream
+from keras_soundstorm.data import EspeakCorpus
+from keras_soundstorm.evaluation import table
+
+pytest.importorskip("espeakng_loader")
+
+VOICE = "en-us+m3/p50/r150"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return EspeakCorpus(frame_multiple=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_presets(tmp_path_factory, corpus):
+    """A tiny untrained codec and SoundStorm that fit the corpus, saved as presets."""
+    folder = tmp_path_factory.mktemp("presets")
+    codec = SoundStream(channels=2, latent_dim=8, num_levels=2, codebook_size=16, seed=0)
+    backbone = kss.SoundStormBackbone(
+        num_levels=2,
+        codebook_size=16,
+        conditioning_vocabulary_size=corpus.phoneme_vocabulary_size,
+        conditioning_rate_ratio=2,
+        hidden_dim=16,
+        num_layers=1,
+        num_heads=2,
+        intermediate_dim=32,
+        conv_kernel_size=3,
+    )
+    model = kss.SoundStorm(backbone, seed=0)
+    codec.save_to_preset(str(folder / "codec"), metadata={"training": {"steps": 0}})
+    model.save_to_preset(str(folder / "model"), metadata={"training": {"steps": 0}})
+    return str(folder / "model"), str(folder / "codec")
+
+
+def test_voice_prompt_is_exactly_three_seconds_of_other_sentences(corpus):
+    prompt = prompting.voice_prompt(corpus, VOICE)
+    assert len(prompt.phoneme_ids) == 150
+    assert len(prompt.waveform) == 150 * corpus.hop_length
+    assert prompt.voice == VOICE
+    again = prompting.voice_prompt(corpus, VOICE)
+    np.testing.assert_array_equal(prompt.waveform, again.waveform)
+    train_ids = set(corpus.split_sentence_ids("train"))
+    first = next(i for i in train_ids if corpus.sentences[i] in prompt.text)
+    excluded = prompting.voice_prompt(corpus, VOICE, exclude_sentence_ids=[first])
+    assert corpus.sentences[first] not in excluded.text
+    with pytest.raises(ValueError, match="seconds"):
+        prompting.voice_prompt(corpus, VOICE, seconds=0)
+    with pytest.raises(ValueError, match="Unknown voice"):
+        prompting.voice_prompt(corpus, "en-us+robot/p50/r150")
+
+
+def test_speak_continues_the_prompt(tiny_presets, corpus):
+    model = kss.SoundStorm.from_preset(tiny_presets[0])
+    codec = SoundStream.from_preset(tiny_presets[1])
+    prompting.check_compatible(model, codec, corpus)
+    prompt = prompting.voice_prompt(corpus, VOICE)
+    target = corpus.utterance(corpus.split_sentence_ids("heldout_sentences")[0], VOICE)
+    result = prompting.speak(model, codec, target.phoneme_ids, prompt=prompt, seed=3)
+    assert result.codes.shape == (len(target.phoneme_ids), 2)
+    assert result.waveform.shape == target.waveform.shape
+    assert result.prompt_waveform.shape == prompt.waveform.shape
+    assert result.real_time_factor > 0
+    unprompted = prompting.speak(model, codec, target.phoneme_ids, seed=3)
+    assert unprompted.prompt_waveform.size == 0
+    assert unprompted.codes.shape == result.codes.shape
+    with pytest.raises(ValueError, match="multiple of 2"):
+        prompting.speak(model, codec, target.phoneme_ids[:-1])
+
+
+def test_check_compatible_names_every_mismatch(corpus):
+    codec = SoundStream(channels=2, latent_dim=8, num_levels=3, codebook_size=16)
+    model = kss.SoundStorm(
+        kss.SoundStormBackbone(
+            num_levels=2,
+            codebook_size=16,
+            conditioning_vocabulary_size=32,
+            conditioning_rate_ratio=2,
+            hidden_dim=16,
+            num_layers=1,
+            num_heads=2,
+            intermediate_dim=32,
+        )
+    )
+    with pytest.raises(ValueError, match="levels") as error:
+        prompting.check_compatible(model, codec, corpus)
+    assert "conditioning vocabulary" in str(error.value)
+
+
+def test_demo_writes_audio_and_spectrograms(tiny_presets, tmp_path):
+    messages = []
+    summary = demo.run_demo(
+        str(tmp_path),
+        model_preset=tiny_presets[0],
+        codec_preset=tiny_presets[1],
+        print_fn=messages.append,
+    )
+    for name in ("prompt", "generated", "reference"):
+        with wave.open(str(tmp_path / f"{name}.wav")) as file:
+            assert file.getframerate() == 16000 and file.getnframes() > 0
+    assert os.path.getsize(tmp_path / "spectrograms.png") > 10_000
+    assert -1 <= summary["similarity_generated_to_prompt"] <= 1
+    assert summary["similarity_reference_to_prompt"] > 0.7  # eSpeak, same voice
+    assert any("Real-time factor" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--voice", "en-us+robot/p50/r150"], "Unknown voice 'en-us+robot/p50/r150'. "),
+        (["--text", "   "], "non-empty English sentence"),
+        (["--text", "word " * 200], "takes up to 20 s"),
+        (["--model", "/no/such/preset"], "No SoundStorm preset at '/no/such/preset'"),
+    ],
+)
+def test_demo_rejects_bad_input_with_a_message(tiny_presets, tmp_path, arguments, message):
+    defaults = ["--model", tiny_presets[0], "--codec", tiny_presets[1]]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--output", str(tmp_path), *defaults, *arguments])
+    assert message in str(exit_info.value)
+    assert "keras-soundstorm demo: error" in str(exit_info.value)
+
+
+def test_unknown_voice_message_lists_the_voices(tiny_presets, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--voice", "nobody", "--model", tiny_presets[0]])
+    assert "en-us" in str(exit_info.value) and "m3" in str(exit_info.value)
+
+
+def test_table1_rows_markdown_and_plot(tiny_presets, tmp_path):
+    rows = table.run_table1(
+        tiny_presets[0], tiny_presets[1], str(tmp_path), num_sentences=1, num_candidate_voices=2
+    )
+    assert [(r["group"], r["system"]) for r in rows] == [
+        (group, system) for group in table.EVALUATION_SPLITS for system in table.SYSTEMS
+    ]
+    original = rows[0]
+    assert original["mcd_db"] == pytest.approx(0.0, abs=1e-6)
+    assert original["level1_accuracy"] is None
+    for row in rows:
+        assert -1 <= row["voice_preservation"] <= 1
+        assert 0 <= row["speaker_identified"] <= row["speaker_identified_any_rate"] <= 1
+        assert row["wer"] >= 0 and row["real_time_factor"] > 0
+    assert json.loads((tmp_path / "table1.json").read_text()) == rows
+    markdown = (tmp_path / "table1.md").read_text()
+    assert "| held-out voices | soundstorm, 3 s prompt |" in markdown
+    assert "target >= 0.9" in markdown
+    assert os.path.getsize(tmp_path / "table1.png") > 10_000
+
+
+def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):
+    rows = table.run_codec_evaluation(tiny_presets[1], str(tmp_path), num_sentences=1)
+    assert [(r["group"], r["num_levels"]) for r in rows] == [
+        (g, k) for g in table.EVALUATION_SPLITS for k in (1, 2)
+    ]
+    assert rows[1]["bitrate_bps"] == 2 * 4 * 50
+    assert "| training voices | 2 | 0.4 kbps |" in (tmp_path / "codec.md").read_text()
+    assert os.path.getsize(tmp_path / "codec.png") > 10_000

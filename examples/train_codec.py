@@ -61,7 +61,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", default="outputs/codec")
     parser.add_argument("--output", default="saved_models/soundstream_espeak_16khz")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=35)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=0.6)
@@ -69,7 +69,8 @@ def main():
     parser.add_argument("--latent-dim", type=int, default=64)
     parser.add_argument("--num-levels", type=int, default=4)
     parser.add_argument("--codebook-size", type=int, default=1024)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--decoder", default="istft", choices=("istft", "seanet"))
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--voices-per-sentence", type=int, default=4)
     parser.add_argument("--frame-multiple", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -98,6 +99,7 @@ def main():
         latent_dim=args.latent_dim,
         num_levels=args.num_levels,
         codebook_size=args.codebook_size,
+        decoder=args.decoder,
         seed=args.seed,
     )
     codec.compile(

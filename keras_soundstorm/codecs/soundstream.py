@@ -10,10 +10,13 @@ from keras import ops
 
 from keras_soundstorm.codecs import losses
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
+from keras_soundstorm.codecs.istft_decoder import ISTFTDecoder
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
 from keras_soundstorm.models import presets
 from keras_soundstorm.version import __version__
+
+DECODERS = ("seanet", "istft")
 
 
 def _require_int(name, value, minimum):
@@ -77,6 +80,10 @@ class SoundStream(keras.Model):
         discriminator_channels, discriminator_fft_size: its size.
         adversarial_weight, feature_matching_weight: weights of the generator's
             adversarial and feature-matching losses.
+        decoder: `"seanet"` (the mirrored SEANet decoder, as in the paper) or
+            `"istft"` (`ISTFTDecoder`: frame-rate ConvNeXt blocks predicting
+            an STFT; far cheaper, and learns harmonics in far fewer steps).
+        decoder_hidden_dim, decoder_num_blocks: size of the `"istft"` decoder.
         seed: seed of the quantizer's random choices.
 
     Example:
@@ -115,9 +122,14 @@ class SoundStream(keras.Model):
         discriminator_fft_size=1024,
         adversarial_weight=0.1,
         feature_matching_weight=1.0,
+        decoder="seanet",
+        decoder_hidden_dim=256,
+        decoder_num_blocks=6,
         seed=None,
         **kwargs,
     ):
+        if decoder not in DECODERS:
+            raise ValueError(f"Unknown `decoder` {decoder!r}; accepted: {DECODERS}.")
         strides, dilations, fft_sizes = tuple(strides), tuple(dilations), tuple(fft_sizes)
         for name, value, minimum in [
             ("sample_rate", sample_rate, 1),
@@ -130,6 +142,8 @@ class SoundStream(keras.Model):
             ("num_mels", num_mels, 1),
             ("discriminator_channels", discriminator_channels, 1),
             ("discriminator_fft_size", discriminator_fft_size, 8),
+            ("decoder_hidden_dim", decoder_hidden_dim, 1),
+            ("decoder_num_blocks", decoder_num_blocks, 0),
         ]:
             _require_int(name, value, minimum)
         for name, values, minimum in [
@@ -176,6 +190,9 @@ class SoundStream(keras.Model):
         self.discriminator_fft_size = discriminator_fft_size
         self.adversarial_weight = adversarial_weight
         self.feature_matching_weight = feature_matching_weight
+        self.decoder_kind = decoder
+        self.decoder_hidden_dim = decoder_hidden_dim
+        self.decoder_num_blocks = decoder_num_blocks
         self.seed = seed
 
         # === Layers ===
@@ -199,7 +216,17 @@ class SoundStream(keras.Model):
             seed=seed,
             name="quantizer",
         )
-        self.decoder = SEANetDecoder(**seanet, name="decoder")
+        if decoder == "seanet":
+            self.decoder = SEANetDecoder(**seanet, name="decoder")
+        else:
+            self.decoder = ISTFTDecoder(
+                latent_dim,
+                math.prod(strides),
+                hidden_dim=decoder_hidden_dim,
+                num_blocks=decoder_num_blocks,
+                dtype=self.dtype_policy,
+                name="decoder",
+            )
         self.discriminator = None
         if self.adversarial:
             self.discriminator = STFTDiscriminator(
@@ -263,6 +290,9 @@ class SoundStream(keras.Model):
             discriminator_fft_size=self.discriminator_fft_size,
             adversarial_weight=self.adversarial_weight,
             feature_matching_weight=self.feature_matching_weight,
+            decoder=self.decoder_kind,
+            decoder_hidden_dim=self.decoder_hidden_dim,
+            decoder_num_blocks=self.decoder_num_blocks,
             seed=self.seed,
         )
         return config

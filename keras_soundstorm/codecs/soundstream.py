@@ -82,7 +82,7 @@ class SoundStream(keras.Model):
             adversarial and feature-matching losses.
         decoder: `"seanet"` (the mirrored SEANet decoder, as in the paper) or
             `"istft"` (`ISTFTDecoder`: frame-rate ConvNeXt blocks predicting
-            an STFT; far cheaper, and learns harmonics in far fewer steps).
+            an STFT; cheaper per step; experimental, see its module).
         decoder_hidden_dim, decoder_num_blocks: size of the `"istft"` decoder.
         seed: seed of the quantizer's random choices.
 

@@ -46,9 +46,25 @@ def build_parser():
     train.add_argument("--steps-per-epoch", type=int)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--max-frames", type=int, default=128)
-    train.add_argument("--learning-rate", type=float, default=3e-4)
+    train.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate")
+    train.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=0,
+        help="steps of linear warm-up from 0; then cosine decay to 0.1 x the peak at the last step",
+    )
+    train.add_argument(
+        "--gradient-accumulation-steps",
+        type=int,
+        default=1,
+        help="update the weights every N steps with the mean gradient (effective batch x N)",
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--resume-dir", help="checkpoints for resuming (default: OUTPUT.backup)")
+    train.add_argument(
+        "--resume-dir",
+        help="checkpoints for resuming (default: OUTPUT.backup); rerun with the same arguments",
+    )
+    train.add_argument("--log-dir", help="TensorBoard log directory (needs tensorboard)")
 
     generate = commands.add_parser("generate", help="generate codes with a preset")
     generate.add_argument("--preset", required=True)
@@ -135,27 +151,30 @@ def _load_config(name):
     raise SystemExit(f"Unknown --config {name!r}: use one of {sorted(kss.CONFIGS)} or a JSON file.")
 
 
-def _make_model(config, dtype, seed, learning_rate):
-    import keras
-
+def _make_model(config, dtype, seed, optimizer):
     import keras_soundstorm as kss
 
     backbone = kss.SoundStormBackbone(**config, dtype=dtype)
     model = kss.SoundStorm(backbone, seed=seed)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=0.01, global_clipnorm=1.0)
-    )
+    model.compile(optimizer=optimizer)
     return model
 
 
 def train(args):
     import keras
 
+    from keras_soundstorm import training
     from keras_soundstorm.data import toy
 
+    # `quickstart` passes its own Namespace, without the long-run options.
+    warmup_steps = getattr(args, "warmup_steps", 0)
+    accumulation = getattr(args, "gradient_accumulation_steps", 1)
+    log_dir = getattr(args, "log_dir", None)
+    for flag, value in [("--epochs", args.epochs), ("--batch-size", args.batch_size)]:
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1; got {value}.")
     keras.utils.set_random_seed(args.seed)
     config = _load_config(args.config)
-    model = _make_model(config, args.dtype, args.seed, args.learning_rate)
     if args.data:
         from keras_soundstorm.data import records
 
@@ -169,6 +188,16 @@ def train(args):
         )
         data = toy.toy_batch(args.batch_size * 16, args.max_frames, config, seed=args.seed)
         steps = args.steps_per_epoch
+    # Steps are batches; the cosine decay ends at the last one. A resumed run
+    # continues the schedule from the step count stored in the checkpoint.
+    optimizer = training.make_optimizer(
+        args.learning_rate,
+        total_steps=args.epochs * (steps or 16),  # toy data: 16 batches an epoch
+        warmup_steps=warmup_steps,
+        gradient_accumulation_steps=accumulation,
+        alpha=0.1,
+    )
+    model = _make_model(config, args.dtype, args.seed, optimizer)
     resume_dir = args.resume_dir or args.output.rstrip("/") + ".backup"
     start = time.time()
     model.fit(
@@ -176,7 +205,7 @@ def train(args):
         epochs=args.epochs,
         steps_per_epoch=steps,
         batch_size=None if args.data else args.batch_size,
-        callbacks=[keras.callbacks.BackupAndRestore(resume_dir)],
+        callbacks=training.make_callbacks(backup_dir=resume_dir, log_dir=log_dir),
     )
     model.save_to_preset(args.output)
     print(f"Saved preset {args.output} after {time.time() - start:.0f} s of training.")

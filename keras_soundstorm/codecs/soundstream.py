@@ -518,7 +518,13 @@ class SoundStream(keras.Model):
             }
             with open(os.path.join(staging_dir, "metadata.json"), "w") as f:
                 json.dump(metadata, f, indent=2)
-            self.save_weights(os.path.join(staging_dir, "model.weights.h5"))
+            # No optimizer state: a preset is for inference and fine-tuning
+            # (resuming uses BackupAndRestore checkpoints); it would triple the file.
+            optimizer = getattr(self, "optimizer", None)
+            skips = [optimizer] if optimizer is not None else []
+            keras.saving.save_weights(
+                self, os.path.join(staging_dir, "model.weights.h5"), objects_to_skip=skips
+            )
 
     @classmethod
     def from_preset(cls, preset_dir):

@@ -1,0 +1,167 @@
+"""Long training runs: warm-up + cosine learning rate, gradient accumulation, resumable callbacks.
+
+Everything here is plain Keras (`keras.optimizers.AdamW`,
+`keras.optimizers.schedules.CosineDecay`, `keras.callbacks.BackupAndRestore`
+and `TensorBoard`), set up the way SoundStorm trains, for the CLI, the
+example scripts and the notebooks:
+
+```python
+from keras_soundstorm import training
+
+model.compile(
+    optimizer=training.make_optimizer(
+        5e-4, total_steps=100_000, warmup_steps=10_000, gradient_accumulation_steps=4
+    )
+)
+model.fit(
+    dataset,
+    epochs=100,
+    steps_per_epoch=1000,
+    callbacks=training.make_callbacks(backup_dir="run/backup", log_dir="run/logs"),
+)
+```
+
+Steps are training steps, the batches `fit` runs (`optimizer._iterations`),
+which is what Keras' learning-rate schedules count. With
+`gradient_accumulation_steps=k` the weights change once every `k` steps,
+with the mean gradient of those `k` batches, so `total_steps` steps make
+`total_steps // k` updates. All of this state (step count, accumulated
+gradients, Adam moments) is in the optimizer's variables, which
+`BackupAndRestore` saves with the weights: a resumed run continues the
+schedule and the accumulation where the killed one stopped.
+"""
+
+import importlib.util
+
+import keras
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+
+
+def _check_learning_rate(learning_rate):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        raise ValueError(f"`learning_rate` must be a positive float; got {learning_rate!r}.")
+    if not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be a positive float; got {learning_rate!r}.")
+
+
+def learning_rate_schedule(learning_rate, total_steps, warmup_steps=0, alpha=0.0):
+    """Linear warm-up from 0 to `learning_rate`, then cosine decay to `alpha * learning_rate`.
+
+    Args:
+        learning_rate: peak learning rate, reached after `warmup_steps`.
+        total_steps: training steps of the whole run; the decay ends there
+            (and the rate stays at its final value after it).
+        warmup_steps: steps of linear warm-up, `0 <= warmup_steps < total_steps`.
+        alpha: final learning rate as a fraction of the peak, in `[0, 1]`.
+
+    Returns:
+        `keras.optimizers.schedules.CosineDecay`, evaluated at the step count.
+    """
+    _check_learning_rate(learning_rate)
+    _check_int("total_steps", total_steps, 1)
+    _check_int("warmup_steps", warmup_steps, 0)
+    if warmup_steps >= total_steps:
+        raise ValueError(
+            f"`warmup_steps` ({warmup_steps}) must be smaller than `total_steps` "
+            f"({total_steps}): the cosine decay runs over the steps after the warm-up."
+        )
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"`alpha` must be a float in [0, 1]; got {alpha!r}.")
+    learning_rate, alpha = float(learning_rate), float(alpha)
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps, alpha=alpha)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=total_steps - warmup_steps,
+        alpha=alpha,
+        warmup_target=learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+def make_optimizer(
+    learning_rate=3e-4,
+    total_steps=None,
+    warmup_steps=0,
+    gradient_accumulation_steps=None,
+    weight_decay=0.01,
+    global_clipnorm=1.0,
+    alpha=0.0,
+):
+    """AdamW for SoundStorm, with warm-up + cosine decay and gradient accumulation.
+
+    Args:
+        learning_rate: peak learning rate.
+        total_steps: training steps (batches) of the whole run, for the cosine
+            decay; None keeps `learning_rate` constant (then `warmup_steps`
+            must be 0).
+        warmup_steps: steps of linear warm-up from 0.
+        gradient_accumulation_steps: update the weights every this many
+            steps with the mean gradient of their batches (effective batch =
+            batch size x this); None or 1 updates every step.
+        weight_decay: AdamW's decoupled weight decay.
+        global_clipnorm: gradients are scaled so that their global norm is at
+            most this (after averaging the accumulated ones); None: no clipping.
+        alpha: final learning rate as a fraction of the peak.
+
+    Returns:
+        `keras.optimizers.AdamW`.
+    """
+    _check_learning_rate(learning_rate)
+    if gradient_accumulation_steps is not None:
+        _check_int("gradient_accumulation_steps", gradient_accumulation_steps, 1)
+        if gradient_accumulation_steps == 1:
+            gradient_accumulation_steps = None
+    if total_steps is None:
+        if warmup_steps:
+            raise ValueError(
+                f"`warmup_steps` ({warmup_steps}) needs `total_steps`, the length of the "
+                "run the learning rate decays over."
+            )
+        schedule = float(learning_rate)
+    else:
+        schedule = learning_rate_schedule(learning_rate, total_steps, warmup_steps, alpha)
+        if gradient_accumulation_steps and total_steps < gradient_accumulation_steps:
+            raise ValueError(
+                f"`total_steps` ({total_steps}) is smaller than `gradient_accumulation_steps` "
+                f"({gradient_accumulation_steps}): the weights would never be updated."
+            )
+    return keras.optimizers.AdamW(
+        schedule,
+        weight_decay=weight_decay,
+        global_clipnorm=global_clipnorm,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+    )
+
+
+def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
+    """Callbacks of a resumable, monitored run.
+
+    Args:
+        backup_dir: `keras.callbacks.BackupAndRestore` directory: the model and
+            optimizer state are saved at every epoch end, and a `fit` started
+            again with the same directory resumes after the last saved epoch.
+        log_dir: `keras.callbacks.TensorBoard` directory (loss, accuracy and
+            learning rate per epoch); needs the `tensorboard` package.
+        delete_backup: delete the backup when `fit` completes.
+
+    Returns:
+        A list of callbacks (empty if both directories are None).
+    """
+    callbacks = []
+    if backup_dir is not None:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=delete_backup)
+        )
+    if log_dir is not None:
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ValueError(
+                f"TensorBoard logs (log dir {str(log_dir)!r}) need the `tensorboard` package: "
+                "pip install tensorboard."
+            )
+        callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
+    return callbacks

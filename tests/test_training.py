@@ -1,0 +1,208 @@
+"""Long runs: warm-up + cosine schedule, gradient accumulation, resuming, TensorBoard, CLI."""
+
+import glob
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_soundstorm as kss
+from keras_soundstorm import cli, training
+from keras_soundstorm.data import toy
+
+CONFIG = dict(kss.CONFIGS["tiny"], hidden_dim=32, num_layers=1, num_heads=2, intermediate_dim=64)
+BATCH_SIZE = 2
+
+
+def tiny_model(optimizer):
+    model = kss.SoundStorm(kss.SoundStormBackbone(**CONFIG), seed=0)
+    model.compile(optimizer=optimizer)
+    return model
+
+
+def batches(num_batches):
+    return toy.toy_batch(BATCH_SIZE * num_batches, 8, CONFIG, seed=0)
+
+
+def step_count(optimizer):
+    """Training steps (batches) seen; `optimizer.iterations` counts updates."""
+    return int(ops.convert_to_numpy(optimizer._iterations))
+
+
+def learning_rate_at(schedule, step):
+    return float(ops.convert_to_numpy(schedule(step)))
+
+
+def test_schedule_warms_up_then_decays_to_alpha():
+    schedule = training.learning_rate_schedule(1e-3, total_steps=110, warmup_steps=10, alpha=0.1)
+    assert learning_rate_at(schedule, 0) == 0.0
+    assert learning_rate_at(schedule, 5) == pytest.approx(5e-4)
+    assert learning_rate_at(schedule, 10) == pytest.approx(1e-3)  # peak
+    # Half-way through the decay: (1 - alpha) * 0.5 + alpha of the peak.
+    assert learning_rate_at(schedule, 60) == pytest.approx(5.5e-4)
+    assert learning_rate_at(schedule, 110) == pytest.approx(1e-4)
+    assert learning_rate_at(schedule, 500) == pytest.approx(1e-4)  # stays at the end value
+    no_warmup = training.learning_rate_schedule(1e-3, total_steps=100)
+    assert learning_rate_at(no_warmup, 0) == pytest.approx(1e-3)
+    assert learning_rate_at(no_warmup, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_make_optimizer_defaults_to_a_constant_rate_and_no_accumulation():
+    optimizer = training.make_optimizer(2e-3, gradient_accumulation_steps=1)
+    assert float(ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(2e-3)
+    assert optimizer.gradient_accumulation_steps is None
+    assert optimizer.weight_decay == 0.01 and optimizer.global_clipnorm == 1.0
+
+
+BAD_ARGUMENTS = [
+    (dict(learning_rate=-1e-3), "learning_rate"),
+    (dict(learning_rate="fast"), "learning_rate"),
+    (dict(total_steps=0), "total_steps"),
+    (dict(total_steps=10, warmup_steps=10), "smaller than `total_steps`"),
+    (dict(total_steps=10, warmup_steps=-1), "warmup_steps"),
+    (dict(warmup_steps=5), "needs `total_steps`"),
+    (dict(gradient_accumulation_steps=0), "gradient_accumulation_steps"),
+    (dict(gradient_accumulation_steps=2.0), "gradient_accumulation_steps"),
+    (dict(total_steps=3, gradient_accumulation_steps=4), "never be updated"),
+    (dict(total_steps=10, alpha=1.5), "alpha"),
+]
+
+
+@pytest.mark.parametrize("arguments, message", BAD_ARGUMENTS)
+def test_bad_arguments_raise_clear_errors(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        training.make_optimizer(**arguments)
+
+
+def test_weights_change_only_every_k_steps():
+    k = 3
+    model = tiny_model(training.make_optimizer(1e-2, gradient_accumulation_steps=k))
+    kernel = model.backbone.get_layer("code_embedding").embeddings
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(ops.convert_to_numpy(kernel).copy())
+
+    before = ops.convert_to_numpy(kernel).copy()
+    # One batch an epoch: JAX writes its training state back to the variables
+    # at epoch ends, where the callback reads them.
+    model.fit(batches(1), epochs=2 * k, batch_size=BATCH_SIZE, verbose=0, callbacks=[Snapshot()])
+    changed = [not np.array_equal(a, b) for a, b in zip([before] + snapshots, snapshots)]
+    assert changed == [False, False, True, False, False, True]
+    assert step_count(model.optimizer) == 2 * k
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 2  # updates
+
+
+def optimizer_state(optimizer):
+    return [(v.path, ops.convert_to_numpy(v).copy()) for v in optimizer.variables]
+
+
+def test_resume_continues_the_schedule_and_the_accumulation(tmp_path):
+    """A run killed mid-accumulation resumes with the optimizer state it had."""
+    epochs, k = 4, 3  # 2 steps an epoch, an update every 3: cycles cross epoch ends
+
+    def run(callbacks):
+        optimizer = training.make_optimizer(
+            1e-2, total_steps=2 * epochs, warmup_steps=2, gradient_accumulation_steps=k
+        )
+        model = tiny_model(optimizer)
+        model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
+        return model
+
+    killed, restored = [], []
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # after 4 steps: 1 update, then 1 gradient accumulated
+                killed.extend(optimizer_state(self.model.optimizer))
+                raise RuntimeError("killed")
+
+    class Restored(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):  # runs after BackupAndRestore's
+            restored.extend(optimizer_state(self.model.optimizer))
+
+    backup_dir = str(tmp_path / "backup")
+    with pytest.raises(RuntimeError, match="killed"):
+        run(training.make_callbacks(backup_dir=backup_dir) + [Interrupt()])
+    accumulators = [value for path, value in killed if "gradient_accumulator" in path]
+    assert accumulators and any(np.any(value) for value in accumulators)
+    resumed = run(training.make_callbacks(backup_dir=backup_dir) + [Restored()])
+
+    # Step count, accumulated gradients and Adam moments all came back.
+    assert len(restored) == len(killed)
+    for (path, value), (_, restored_value) in zip(killed, restored):
+        np.testing.assert_array_equal(restored_value, value, err_msg=path)
+    # Only epochs 2 and 3 ran again; the schedule ended where an unbroken run ends.
+    assert step_count(resumed.optimizer) == 2 * epochs
+    assert int(ops.convert_to_numpy(resumed.optimizer.iterations)) == 2 * epochs // k
+    end_rate = learning_rate_at(resumed.optimizer._learning_rate, 2 * epochs)
+    assert float(ops.convert_to_numpy(resumed.optimizer.learning_rate)) == pytest.approx(end_rate)
+
+
+def read_scalar_tags(log_dir):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    tags = set()
+    for path in glob.glob(os.path.join(log_dir, "train", "events.out.tfevents.*")):
+        for event in EventFileLoader(path).Load():
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def train_command(tmp_path, *extra):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    return [
+        "train",
+        "--config",
+        str(config),
+        "--output",
+        str(tmp_path / "preset"),
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "2",
+        "--max-frames",
+        "8",
+        *extra,
+    ]
+
+
+def test_cli_train_long_run_options(tmp_path):
+    log_dir = str(tmp_path / "logs")
+    options = ["--warmup-steps", "1", "--gradient-accumulation-steps", "2", "--log-dir", log_dir]
+    try:
+        cli.main(["--dtype", "mixed_bfloat16", *train_command(tmp_path, *options)])
+    finally:  # `--dtype` sets the global policy
+        keras.config.set_dtype_policy("float32")
+    # TensorBoard: loss, accuracy and the learning rate every epoch.
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= read_scalar_tags(log_dir)
+    # Finished: the backup is gone, so the next run starts afresh.
+    assert not os.path.exists(str(tmp_path / "preset") + ".backup")
+    # keras-hub 0.32's `from_preset` cannot read a mixed policy back by itself
+    # (`is_float_dtype("mixed_bfloat16")` raises): it needs `dtype`.
+    model = kss.SoundStorm.from_preset(str(tmp_path / "preset"), dtype="mixed_bfloat16")
+    assert model.backbone.dtype_policy.name == "mixed_bfloat16"
+    embeddings = model.backbone.get_layer("code_embedding").embeddings
+    assert embeddings.dtype == "float32"  # variables stay float32, compute is bfloat16
+    assert np.isfinite(ops.convert_to_numpy(embeddings)).all()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--warmup-steps", "4"], "warmup_steps"),
+        (["--gradient-accumulation-steps", "0"], "gradient_accumulation_steps"),
+        (["--learning-rate", "0"], "learning_rate"),
+    ],
+)
+def test_cli_train_rejects_bad_long_run_options(tmp_path, extra, message):
+    with pytest.raises(SystemExit, match=message):
+        cli.main(train_command(tmp_path, *extra))
+    assert not os.path.exists(tmp_path / "preset")

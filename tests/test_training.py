@@ -186,8 +186,8 @@ def test_cli_train_long_run_options(tmp_path):
     # Finished: the backup is gone, so the next run starts afresh.
     assert not os.path.exists(str(tmp_path / "preset") + ".backup")
     # keras-hub 0.32's `from_preset` cannot read a mixed policy back by itself
-    # (`is_float_dtype("mixed_bfloat16")` raises): it needs `dtype`.
-    model = kss.SoundStorm.from_preset(str(tmp_path / "preset"), dtype="mixed_bfloat16")
+    # (`is_float_dtype("mixed_bfloat16")` raises); `SoundStorm.from_preset` passes it.
+    model = kss.SoundStorm.from_preset(str(tmp_path / "preset"))
     assert model.backbone.dtype_policy.name == "mixed_bfloat16"
     embeddings = model.backbone.get_layer("code_embedding").embeddings
     assert embeddings.dtype == "float32"  # variables stay float32, compute is bfloat16

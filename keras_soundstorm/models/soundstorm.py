@@ -394,6 +394,15 @@ class SoundStorm(keras_hub.models.Task):
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a `SoundStorm` from a preset directory (or a KerasHub handle)."""
         preset = presets.check_preset(preset, cls, task=True)
+        if "dtype" not in kwargs and os.path.isdir(str(preset)):
+            # keras-hub 0.32 cannot read a mixed policy (e.g. "mixed_bfloat16")
+            # back from config.json by itself; passing it explicitly works.
+            with open(os.path.join(preset, "config.json")) as f:
+                policy = json.load(f).get("config", {}).get("dtype")
+            if isinstance(policy, dict):
+                policy = policy.get("config", {}).get("name")
+            if isinstance(policy, str) and policy.startswith("mixed_"):
+                kwargs["dtype"] = policy
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
     def export_saved_model(self, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):

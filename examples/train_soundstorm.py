@@ -23,6 +23,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 
 import keras_soundstorm as kss  # noqa: E402
+from keras_soundstorm import training  # noqa: E402
 from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus, records, tokenize  # noqa: E402
@@ -82,15 +83,10 @@ def main():
     )
     model = kss.SoundStorm(backbone, seed=args.seed)
     total_steps = args.epochs * args.steps_per_epoch
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(total_steps - args.warmup_steps, 1),
-        alpha=0.1,
-        warmup_target=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-    )
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, global_clipnorm=1.0)
+        optimizer=training.make_optimizer(
+            args.learning_rate, total_steps, warmup_steps=args.warmup_steps, alpha=0.1
+        )
     )
     wall_time = WallTime(os.path.join(args.work_dir, "wall_time.json"))
     model.fit(
@@ -98,14 +94,12 @@ def main():
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(args.work_dir, "backup"), delete_checkpoint=False
-            ),
+            *training.make_callbacks(os.path.join(args.work_dir, "backup"), delete_backup=False),
             keras.callbacks.CSVLogger(os.path.join(args.work_dir, "history.csv"), append=True),
             wall_time,
         ],
     )
-    training = {
+    provenance = {
         "trained_on": (
             f"eSpeak corpus, split 'train': {metadata.get('num_examples', '?')} voice streams of "
             f"{args.voices_per_sentence} voices per sentence, tokenized by {args.codec}"
@@ -118,8 +112,8 @@ def main():
         "training_command": "python examples/train_soundstorm.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
     }
-    model.save_to_preset(args.output, metadata={"training": training})
-    print(f"Saved {args.output} after {training['training_wall_time_minutes']} min of training.")
+    model.save_to_preset(args.output, metadata={"training": provenance})
+    print(f"Saved {args.output} after {provenance['training_wall_time_minutes']} min of training.")
 
 
 if __name__ == "__main__":

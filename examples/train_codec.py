@@ -69,7 +69,13 @@ def main():
     parser.add_argument("--latent-dim", type=int, default=64)
     parser.add_argument("--num-levels", type=int, default=4)
     parser.add_argument("--codebook-size", type=int, default=1024)
-    parser.add_argument("--decoder", default="seanet", choices=("seanet", "istft"))
+    parser.add_argument("--encoder", default="stft", choices=("seanet", "stft"))
+    parser.add_argument("--encoder-hidden-dim", type=int, default=256)
+    parser.add_argument("--encoder-num-blocks", type=int, default=4)
+    parser.add_argument("--decoder", default="istft", choices=("seanet", "istft"))
+    parser.add_argument("--decoder-hidden-dim", type=int, default=256)
+    parser.add_argument("--decoder-num-blocks", type=int, default=6)
+    parser.add_argument("--decoder-upsample", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--voices-per-sentence", type=int, default=4)
     parser.add_argument("--frame-multiple", type=int, default=2)
@@ -99,7 +105,13 @@ def main():
         latent_dim=args.latent_dim,
         num_levels=args.num_levels,
         codebook_size=args.codebook_size,
+        encoder=args.encoder,
+        encoder_hidden_dim=args.encoder_hidden_dim,
+        encoder_num_blocks=args.encoder_num_blocks,
         decoder=args.decoder,
+        decoder_hidden_dim=args.decoder_hidden_dim,
+        decoder_num_blocks=args.decoder_num_blocks,
+        decoder_upsample=args.decoder_upsample,
         seed=args.seed,
     )
     codec.compile(

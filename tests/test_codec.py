@@ -375,7 +375,7 @@ def test_bad_presets_and_configs_are_rejected(micro, tmp_path):
 
 
 def test_overlap_add_sums_frames_hop_apart():
-    from keras_soundstorm.codecs.istft_decoder import overlap_add
+    from keras_soundstorm.codecs.spectral import overlap_add
 
     hop = 3
     frames = np.arange(2 * 5 * 4 * hop, dtype="float32").reshape(2, 5, 4 * hop)
@@ -386,23 +386,73 @@ def test_overlap_add_sums_frames_hop_apart():
     np.testing.assert_allclose(got, expected)
 
 
-def test_istft_decoder_codec_trains_and_round_trips(tmp_path):
-    from keras_soundstorm.codecs import ISTFTDecoder
+def test_inverse_stft_inverts_the_loss_stft():
+    from keras_soundstorm.codecs.losses import stft
+    from keras_soundstorm.codecs.spectral import inverse_stft
 
-    codec = SoundStream(
-        **{**TINY, "fft_sizes": (64,)}, decoder="istft", decoder_hidden_dim=16, decoder_num_blocks=1
+    fft_size, hop = 64, 16
+    waveform = np.random.default_rng(0).normal(size=(2, 40 * hop)).astype("float32")
+    real, imag = stft(keras.ops.convert_to_tensor(waveform), fft_size)
+    real, imag = keras.ops.convert_to_numpy(real)[:, :40], keras.ops.convert_to_numpy(imag)[:, :40]
+    log_magnitude = np.log(np.sqrt(real**2 + imag**2) + 1e-12)
+    rebuilt = keras.ops.convert_to_numpy(
+        inverse_stft(log_magnitude, np.arctan2(imag, real), fft_size)
     )
+    assert rebuilt.shape == waveform.shape
+    # Exact wherever all four overlapping frames are predicted (not the edges).
+    np.testing.assert_allclose(rebuilt[:, hop : -3 * hop], waveform[:, hop : -3 * hop], atol=1e-4)
+    assert np.abs(rebuilt[:, -hop:] - waveform[:, -hop:]).max() > 1e-2
+
+
+def test_log_magnitude_loss_is_zero_only_for_the_input_spectrum():
+    from keras_soundstorm.codecs.losses import log_magnitude_loss, stft
+
+    waveform = np.random.default_rng(1).normal(size=(2, 640)).astype("float32")
+    real, imag = stft(keras.ops.convert_to_tensor(waveform), 64)
+    log_magnitude = np.log(
+        np.sqrt(keras.ops.convert_to_numpy(real) ** 2 + keras.ops.convert_to_numpy(imag) ** 2)
+    )[:, :40]
+    assert float(log_magnitude_loss(waveform, log_magnitude, 64)) < 1e-4
+    assert float(log_magnitude_loss(waveform, log_magnitude + 0.5, 64)) > 0.4
+
+
+SPECTRAL = dict(
+    encoder="stft",
+    encoder_hidden_dim=16,
+    encoder_num_blocks=1,
+    decoder="istft",
+    decoder_hidden_dim=16,
+    decoder_num_blocks=1,
+)
+
+
+def test_spectral_codec_trains_and_round_trips(tmp_path):
+    from keras_soundstorm.codecs import ISTFTDecoder, STFTEncoder
+
+    codec = SoundStream(**{**TINY, "fft_sizes": (64,)}, **SPECTRAL)
+    assert isinstance(codec.encoder, STFTEncoder)
     assert isinstance(codec.decoder, ISTFTDecoder)
+    assert codec.decoder.fft_size == 4 * 320 // 2
     waveforms = np.random.default_rng(0).normal(0, 0.1, (4, 960)).astype("float32")
     codec.compile()
     history = codec.fit(waveforms, batch_size=2, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+    assert np.isfinite(history.history["magnitude_loss"]).all()
     codes = codec.encode(waveforms[:2])
+    assert codes.shape == (2, 3, 4)
     audio = codec.decode(codes)
     assert audio.shape == (2, 960) and np.isfinite(audio).all()
     codec.save_to_preset(str(tmp_path / "codec"))
     loaded = SoundStream.from_preset(str(tmp_path / "codec"))
-    assert loaded.get_config()["decoder"] == "istft"
+    assert (loaded.encoder_kind, loaded.decoder_kind) == ("stft", "istft")
+    np.testing.assert_array_equal(loaded.encode(waveforms[:2]), codes)
     np.testing.assert_allclose(loaded.decode(codes), audio, atol=1e-5)
+
+
+def test_spectral_codec_options_are_checked():
     with pytest.raises(ValueError, match="Unknown `decoder` 'wavenet'"):
         SoundStream(**TINY, decoder="wavenet")
+    with pytest.raises(ValueError, match="Unknown `encoder` 'mfcc'"):
+        SoundStream(**TINY, encoder="mfcc")
+    with pytest.raises(ValueError, match="`decoder_upsample` \\(3\\) must divide"):
+        SoundStream(**TINY, **SPECTRAL, decoder_upsample=3)

@@ -2,11 +2,11 @@
 
 from keras_soundstorm.codecs.benchmark import codec_throughput
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator
-from keras_soundstorm.codecs.istft_decoder import ConvNeXtBlock, ISTFTDecoder
 from keras_soundstorm.codecs.losses import mel_filterbank, multi_scale_mel_loss
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import ResidualUnit, SEANetDecoder, SEANetEncoder
 from keras_soundstorm.codecs.soundstream import SoundStream
+from keras_soundstorm.codecs.spectral import ConvNeXtBlock, ISTFTDecoder, STFTEncoder
 
 __all__ = [
     "ConvNeXtBlock",
@@ -16,6 +16,7 @@ __all__ = [
     "SEANetDecoder",
     "SEANetEncoder",
     "STFTDiscriminator",
+    "STFTEncoder",
     "SoundStream",
     "codec_throughput",
     "mel_filterbank",

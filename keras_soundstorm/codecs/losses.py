@@ -74,3 +74,27 @@ def multi_scale_mel_loss(target, prediction, sample_rate, fft_sizes, num_mels=64
         log = ops.mean(ops.abs(ops.log(mel_target + 1e-5) - ops.log(mel_prediction + 1e-5)))
         total = total + linear + log
     return total / len(fft_sizes)
+
+
+def log_magnitude_loss(target, log_magnitude, fft_size):
+    """L1(magnitude) + L1(log magnitude) of a predicted STFT against `target`'s.
+
+    Args:
+        target: float `[B, N]` waveform.
+        log_magnitude: float `[B, M, fft_size // 2 + 1]`, natural-log STFT
+            magnitudes of frames centred `fft_size // 4` samples apart, as
+            `stft` frames them (`M <= 1 + N // hop`).
+        fft_size: the STFT's window.
+
+    Magnitudes are scaled by `2 / fft_size` (as in `mel_magnitudes`) and
+    floored at 1e-5 before the log, so silence does not dominate.
+    Returns: float32 scalar.
+    """
+    real, imag = stft(ops.cast(target, "float32"), fft_size)
+    num_frames = ops.shape(log_magnitude)[1]
+    scale = 2.0 / fft_size
+    target_magnitude = ops.sqrt(real**2 + imag**2 + 1e-10)[:, :num_frames] * scale
+    magnitude = ops.exp(ops.minimum(ops.cast(log_magnitude, "float32"), 10.0)) * scale
+    linear = ops.mean(ops.abs(target_magnitude - magnitude))
+    log = ops.mean(ops.abs(ops.log(target_magnitude + 1e-5) - ops.log(magnitude + 1e-5)))
+    return linear + log

@@ -1,4 +1,4 @@
-"""SoundStream: SEANet encoder, residual vector quantizer, SEANet decoder."""
+"""SoundStream: encoder (SEANet or STFT), residual vector quantizer, decoder (SEANet or iSTFT)."""
 
 import json
 import math
@@ -10,12 +10,13 @@ from keras import ops
 
 from keras_soundstorm.codecs import losses
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
-from keras_soundstorm.codecs.istft_decoder import ISTFTDecoder
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
+from keras_soundstorm.codecs.spectral import ISTFTDecoder, STFTEncoder, inverse_stft
 from keras_soundstorm.models import presets
 from keras_soundstorm.version import __version__
 
+ENCODERS = ("seanet", "stft")
 DECODERS = ("seanet", "istft")
 
 
@@ -54,7 +55,9 @@ class SoundStream(keras.Model):
     quantizer with `num_levels` EMA codebooks of `codebook_size` codes turns
     frames into codes, and a mirrored decoder turns (the sum of) code vectors
     back into a waveform. Quantizer dropout trains one model for every bitrate
-    `1..num_levels` levels.
+    `1..num_levels` levels. `encoder="stft"` / `decoder="istft"` swap the
+    SEANet stacks for spectral ones (`kss.codecs.spectral`) that train several
+    times faster on a CPU; the shipped eSpeak codec uses them.
 
     `fit` takes batches of waveforms float `[B, N]` (no labels). The loss is a
     multi-scale mel-spectrogram L1 loss plus the commitment loss, and, with
@@ -80,10 +83,18 @@ class SoundStream(keras.Model):
         discriminator_channels, discriminator_fft_size: its size.
         adversarial_weight, feature_matching_weight: weights of the generator's
             adversarial and feature-matching losses.
+        encoder: `"seanet"` (the SEANet encoder, as in the paper) or `"stft"`
+            (`STFTEncoder`: ConvNeXt blocks on a log-magnitude STFT with
+            `decoder_upsample` STFT frames per codec frame).
+        encoder_hidden_dim, encoder_num_blocks: size of the `"stft"` encoder.
         decoder: `"seanet"` (the mirrored SEANet decoder, as in the paper) or
-            `"istft"` (`ISTFTDecoder`: frame-rate ConvNeXt blocks predicting
-            an STFT; cheaper per step; experimental, see its module).
+            `"istft"` (`ISTFTDecoder`: ConvNeXt blocks predicting an STFT,
+            `decoder_upsample` frames per codec frame, supervised directly
+            by `magnitude_loss`; see `kss.codecs.spectral`).
         decoder_hidden_dim, decoder_num_blocks: size of the `"istft"` decoder.
+        decoder_upsample: its STFT frames per codec frame.
+        magnitude_weight: weight of the `"istft"` decoder's `magnitude_loss`
+            (L1 between its log-magnitudes and the input's STFT).
         seed: seed of the quantizer's random choices.
 
     Example:
@@ -122,12 +133,19 @@ class SoundStream(keras.Model):
         discriminator_fft_size=1024,
         adversarial_weight=0.1,
         feature_matching_weight=1.0,
+        encoder="seanet",
+        encoder_hidden_dim=256,
+        encoder_num_blocks=4,
         decoder="seanet",
         decoder_hidden_dim=256,
         decoder_num_blocks=6,
+        decoder_upsample=2,
+        magnitude_weight=1.0,
         seed=None,
         **kwargs,
     ):
+        if encoder not in ENCODERS:
+            raise ValueError(f"Unknown `encoder` {encoder!r}; accepted: {ENCODERS}.")
         if decoder not in DECODERS:
             raise ValueError(f"Unknown `decoder` {decoder!r}; accepted: {DECODERS}.")
         strides, dilations, fft_sizes = tuple(strides), tuple(dilations), tuple(fft_sizes)
@@ -142,8 +160,11 @@ class SoundStream(keras.Model):
             ("num_mels", num_mels, 1),
             ("discriminator_channels", discriminator_channels, 1),
             ("discriminator_fft_size", discriminator_fft_size, 8),
+            ("encoder_hidden_dim", encoder_hidden_dim, 1),
+            ("encoder_num_blocks", encoder_num_blocks, 0),
             ("decoder_hidden_dim", decoder_hidden_dim, 1),
             ("decoder_num_blocks", decoder_num_blocks, 0),
+            ("decoder_upsample", decoder_upsample, 1),
         ]:
             _require_int(name, value, minimum)
         for name, values, minimum in [
@@ -163,6 +184,7 @@ class SoundStream(keras.Model):
             ("commitment_weight", commitment_weight),
             ("adversarial_weight", adversarial_weight),
             ("feature_matching_weight", feature_matching_weight),
+            ("magnitude_weight", magnitude_weight),
         ]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"`{name}` must be a number >= 0; got {value!r}.")
@@ -190,9 +212,14 @@ class SoundStream(keras.Model):
         self.discriminator_fft_size = discriminator_fft_size
         self.adversarial_weight = adversarial_weight
         self.feature_matching_weight = feature_matching_weight
+        self.encoder_kind = encoder
+        self.encoder_hidden_dim = encoder_hidden_dim
+        self.encoder_num_blocks = encoder_num_blocks
         self.decoder_kind = decoder
         self.decoder_hidden_dim = decoder_hidden_dim
         self.decoder_num_blocks = decoder_num_blocks
+        self.decoder_upsample = decoder_upsample
+        self.magnitude_weight = magnitude_weight
         self.seed = seed
 
         # === Layers ===
@@ -205,7 +232,23 @@ class SoundStream(keras.Model):
             dilations=dilations,
             dtype=self.dtype_policy,
         )
-        self.encoder = SEANetEncoder(**seanet, name="encoder")
+        if math.prod(strides) % decoder_upsample:
+            raise ValueError(
+                f"`decoder_upsample` ({decoder_upsample}) must divide the samples per "
+                f"frame, prod(strides) = {math.prod(strides)}."
+            )
+        if encoder == "seanet":
+            self.encoder = SEANetEncoder(**seanet, name="encoder")
+        else:
+            self.encoder = STFTEncoder(
+                latent_dim,
+                math.prod(strides),
+                downsample=decoder_upsample,
+                hidden_dim=encoder_hidden_dim,
+                num_blocks=encoder_num_blocks,
+                dtype=self.dtype_policy,
+                name="encoder",
+            )
         self.quantizer = ResidualVectorQuantizer(
             num_levels,
             codebook_size,
@@ -222,6 +265,7 @@ class SoundStream(keras.Model):
             self.decoder = ISTFTDecoder(
                 latent_dim,
                 math.prod(strides),
+                upsample=decoder_upsample,
                 hidden_dim=decoder_hidden_dim,
                 num_blocks=decoder_num_blocks,
                 dtype=self.dtype_policy,
@@ -238,6 +282,8 @@ class SoundStream(keras.Model):
 
         # === Metrics ===
         names = ["reconstruction_loss", "commitment_loss"]
+        if decoder == "istft":
+            names.append("magnitude_loss")
         if self.adversarial:
             names += ["generator_loss", "feature_matching_loss", "discriminator_loss"]
         names += [f"perplexity_{level + 1}" for level in range(num_levels)]
@@ -290,9 +336,14 @@ class SoundStream(keras.Model):
             discriminator_fft_size=self.discriminator_fft_size,
             adversarial_weight=self.adversarial_weight,
             feature_matching_weight=self.feature_matching_weight,
+            encoder=self.encoder_kind,
+            encoder_hidden_dim=self.encoder_hidden_dim,
+            encoder_num_blocks=self.encoder_num_blocks,
             decoder=self.decoder_kind,
             decoder_hidden_dim=self.decoder_hidden_dim,
             decoder_num_blocks=self.decoder_num_blocks,
+            decoder_upsample=self.decoder_upsample,
+            magnitude_weight=self.magnitude_weight,
             seed=self.seed,
         )
         return config
@@ -318,17 +369,27 @@ class SoundStream(keras.Model):
         waveform = pad_to_hop(ops.cast(waveform, "float32"), self.hop_length)
         latents = self.encoder(waveform)
         quantized = self.quantizer(latents, training=training)
-        audio = ops.cast(self.decoder(quantized["quantized"]), "float32")
-        outputs = {
-            "audio": audio,
-            "codes": quantized["codes"],
-            "num_active_levels": quantized["num_active_levels"],
-            "perplexity": quantized["perplexity"],
-            "commitment_loss": quantized["commitment_loss"],
-            "reconstruction_loss": losses.multi_scale_mel_loss(
-                waveform, audio, self.sample_rate, self.fft_sizes, self.num_mels
-            ),
-        }
+        outputs = {}
+        if self.decoder_kind == "istft":
+            log_magnitude, phase = self.decoder.spectrum(quantized["quantized"])
+            audio = inverse_stft(log_magnitude, phase, self.decoder.fft_size)
+            outputs["magnitude_loss"] = losses.log_magnitude_loss(
+                waveform, log_magnitude, self.decoder.fft_size
+            )
+        else:
+            audio = ops.cast(self.decoder(quantized["quantized"]), "float32")
+        outputs.update(
+            {
+                "audio": audio,
+                "codes": quantized["codes"],
+                "num_active_levels": quantized["num_active_levels"],
+                "perplexity": quantized["perplexity"],
+                "commitment_loss": quantized["commitment_loss"],
+                "reconstruction_loss": losses.multi_scale_mel_loss(
+                    waveform, audio, self.sample_rate, self.fft_sizes, self.num_mels
+                ),
+            }
+        )
         if self.adversarial and training:
             outputs.update(adversarial_losses(self.discriminator, waveform, audio))
         return outputs
@@ -355,6 +416,8 @@ class SoundStream(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = y_pred["reconstruction_loss"] + self.commitment_weight * y_pred["commitment_loss"]
+        if "magnitude_loss" in y_pred:
+            loss = loss + self.magnitude_weight * y_pred["magnitude_loss"]
         if "discriminator_loss" in y_pred:
             loss = (
                 loss

@@ -88,6 +88,20 @@ def _embed(waveform, sample_rate):
     return speaker_embedding(waveform, sample_rate)
 
 
+def _embedding_cache(sample_rate):
+    """`embed(waveform)` that embeds each array object once (systems share prompts)."""
+    cache = {}
+
+    def embed(waveform):
+        key = id(waveform)
+        if key not in cache:
+            # Keeping the array alive keeps its id from being reused.
+            cache[key] = (waveform, _embed(waveform, sample_rate))
+        return cache[key][1]
+
+    return embed
+
+
 def _systems_for(model, codec, corpus, sentence_id, voice, seed):
     """Every system's speech of one sentence: dict name -> (audio, prompt audio, codes, secs)."""
     target = corpus.utterance(sentence_id, voice)
@@ -102,6 +116,7 @@ def _systems_for(model, codec, corpus, sentence_id, voice, seed):
     rebuilt = codec.decode(codes)[0]
     codec_seconds = time.perf_counter() - start
     split = len(prompt.waveform)
+    rebuilt_prompt, rebuilt_target = rebuilt[:split], rebuilt[split:]
     reference_codes = {
         "prompted": codes[0, split // codec.hop_length :],
         "unprompted": codec.encode(target.waveform[None])[0],
@@ -110,10 +125,10 @@ def _systems_for(model, codec, corpus, sentence_id, voice, seed):
     prompted = prompting.speak(model, codec, target.phoneme_ids, prompt=prompt, seed=seed)
     systems = {
         "original": (target.waveform, prompt.waveform, None, espeak_seconds),
-        "codec": (rebuilt[split:], rebuilt[:split], None, codec_seconds),
+        "codec": (rebuilt_target, rebuilt_prompt, None, codec_seconds),
         "soundstorm, no prompt": (
             unprompted.waveform,
-            rebuilt[:split],
+            rebuilt_prompt,
             unprompted.codes,
             unprompted.seconds,
         ),
@@ -177,9 +192,10 @@ def evaluate_table1(
             target, prompt, systems, references = _systems_for(
                 model, codec, corpus, sentence_id, voice, seed
             )
-            prompt_embedding = _embed(prompt.waveform, rate)
+            embed = _embedding_cache(rate)
+            prompt_embedding = embed(prompt.waveform)
             for system, (speech, prompt_audio, codes, seconds) in systems.items():
-                embedding = _embed(speech, rate)
+                embedding = embed(speech)
                 nearest = candidates[int(np.argmax(candidate_embeddings @ embedding))]
                 accuracy = None
                 if codes is not None:
@@ -187,9 +203,7 @@ def evaluate_table1(
                 scores[system].append(
                     {
                         "voice_preservation": cosine_similarity(prompt_embedding, embedding),
-                        "acoustic_consistency": cosine_similarity(
-                            _embed(prompt_audio, rate), embedding
-                        ),
+                        "acoustic_consistency": cosine_similarity(embed(prompt_audio), embedding),
                         "speaker_identified": float(nearest == voice),
                         "speaker_identified_any_rate": float(_same_speaker(nearest, voice)),
                         "mcd_db": mel_cepstral_distortion(target.waveform, speech, rate),

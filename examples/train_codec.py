@@ -13,6 +13,7 @@ training set-up and wall time in its `metadata.json`.
 """
 
 import argparse
+import math
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -57,11 +58,23 @@ def random_crops(waveforms, batch_size, crop, seed, first_batch=0):
     )
 
 
+def hold_then_cosine(epoch, learning_rate, epochs, decay_epochs, floor=0.1):
+    """`learning_rate` until the last `decay_epochs` epochs, then cosine down to `floor` x.
+
+    Raising `--epochs` of a run still before its decay changes nothing it has run.
+    """
+    decay_start = epochs - decay_epochs
+    if epoch < decay_start:
+        return learning_rate
+    progress = (epoch - decay_start + 0.5) / decay_epochs
+    return learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", default="outputs/codec")
     parser.add_argument("--output", default="saved_models/soundstream_espeak_16khz")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=0.6)
@@ -70,14 +83,20 @@ def main():
     parser.add_argument("--num-levels", type=int, default=4)
     parser.add_argument("--codebook-size", type=int, default=1024)
     parser.add_argument("--encoder", default="stft", choices=("seanet", "stft"))
-    parser.add_argument("--encoder-hidden-dim", type=int, default=256)
+    parser.add_argument("--encoder-hidden-dim", type=int, default=192)
     parser.add_argument("--encoder-num-blocks", type=int, default=4)
     parser.add_argument("--decoder", default="istft", choices=("seanet", "istft"))
-    parser.add_argument("--decoder-hidden-dim", type=int, default=256)
+    parser.add_argument("--decoder-hidden-dim", type=int, default=192)
     parser.add_argument("--decoder-num-blocks", type=int, default=6)
     parser.add_argument("--decoder-upsample", type=int, default=2)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--voices-per-sentence", type=int, default=4)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument(
+        "--decay-epochs",
+        type=int,
+        default=30,
+        help="cosine-decay the learning rate to 0.1x over the last N epochs (constant before)",
+    )
+    parser.add_argument("--voices-per-sentence", type=int, default=8)
     parser.add_argument("--frame-multiple", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -114,6 +133,8 @@ def main():
         decoder_upsample=args.decoder_upsample,
         seed=args.seed,
     )
+    if not 0 <= args.decay_epochs <= args.epochs:
+        parser.error(f"--decay-epochs must be in [0, --epochs]; got {args.decay_epochs}.")
     codec.compile(
         optimizer=keras.optimizers.Adam(
             args.learning_rate, beta_1=0.5, beta_2=0.9, global_clipnorm=1.0
@@ -129,6 +150,13 @@ def main():
             ),
             keras.callbacks.CSVLogger(os.path.join(args.work_dir, "history.csv"), append=True),
             wall_time,
+            # Per epoch, through the optimizer's learning-rate variable: a
+            # schedule object would change the optimizer's saved variables.
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: hold_then_cosine(
+                    epoch, args.learning_rate, args.epochs, args.decay_epochs
+                )
+            ),
         ],
     )
     training = {

@@ -6,6 +6,8 @@ import time
 
 import keras
 
+from keras_soundstorm.models.presets import atomic_write_text
+
 
 class WallTime(keras.callbacks.Callback):
     """Adds up training wall time over resumed runs, in a JSON file.
@@ -30,7 +32,6 @@ class WallTime(keras.callbacks.Callback):
         return self.previous + time.time() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
-        temp_path = self.path + ".tmp"
-        with open(temp_path, "w") as f:
-            json.dump({"seconds": self.seconds, "epochs_done": epoch + 1}, f)
-        os.replace(temp_path, self.path)
+        atomic_write_text(
+            self.path, json.dumps({"seconds": self.seconds, "epochs_done": epoch + 1})
+        )

@@ -137,6 +137,12 @@ def build_parser():
         help="only the codec: speaker cosine and MCD of reconstructions at every bitrate",
     )
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument(
+        "--record-in-preset",
+        action="store_true",
+        help="also store the numbers in the evaluated preset's metadata.json "
+        "(the codec's with --codec-only, else the SoundStorm preset's)",
+    )
     return parser
 
 
@@ -350,9 +356,18 @@ def evaluate(args):
     if args.num_sentences < 1:
         raise ValueError(f"--num-sentences must be >= 1; got {args.num_sentences}.")
     if args.codec_only:
-        table.run_codec_evaluation(args.codec, args.output, args.num_sentences)
+        table.run_codec_evaluation(
+            args.codec, args.output, args.num_sentences, record=args.record_in_preset
+        )
     else:
-        table.run_table1(args.model, args.codec, args.output, args.num_sentences, args.seed)
+        table.run_table1(
+            args.model,
+            args.codec,
+            args.output,
+            args.num_sentences,
+            args.seed,
+            record=args.record_in_preset,
+        )
 
 
 COMMANDS = {

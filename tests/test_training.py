@@ -206,3 +206,27 @@ def test_cli_train_rejects_bad_long_run_options(tmp_path, extra, message):
     with pytest.raises(SystemExit, match=message):
         cli.main(train_command(tmp_path, *extra))
     assert not os.path.exists(tmp_path / "preset")
+
+
+def test_record_in_metadata_adds_a_key_and_keeps_the_rest(tmp_path):
+    from keras_soundstorm.models.presets import record_in_metadata
+
+    (tmp_path / "metadata.json").write_text(json.dumps({"training": {"steps": 3}}))
+    record_in_metadata(tmp_path, "evaluation", {"speaker_cosine": 0.91})
+    stored = json.loads((tmp_path / "metadata.json").read_text())
+    assert stored == {"training": {"steps": 3}, "evaluation": {"speaker_cosine": 0.91}}
+    assert sorted(os.listdir(tmp_path)) == ["metadata.json"]  # no temporary file left
+    with pytest.raises(ValueError, match="has no metadata.json"):
+        record_in_metadata(tmp_path / "missing", "evaluation", {})
+
+
+def test_wall_time_accumulates_across_runs(tmp_path):
+    from keras_soundstorm.callbacks import WallTime
+
+    path = str(tmp_path / "wall_time.json")
+    first = WallTime(path)
+    first.on_epoch_end(0)
+    second = WallTime(path)
+    assert second.epochs_done == 1 and second.previous >= 0
+    second.on_epoch_end(1)
+    assert json.loads(open(path).read())["epochs_done"] == 2

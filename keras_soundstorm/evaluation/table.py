@@ -45,6 +45,7 @@ from keras_soundstorm.evaluation.codec_quality import (
 )
 from keras_soundstorm.evaluation.mcd import mel_cepstral_distortion
 from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
+from keras_soundstorm.models.presets import atomic_write_text, record_in_metadata
 
 SYSTEMS = ("original", "codec", "soundstorm, no prompt", "soundstorm, 3 s prompt")
 
@@ -63,25 +64,33 @@ def _load(model_preset, codec_preset):
     return model, codec, corpus
 
 
-def run_codec_evaluation(codec_preset, output_dir, num_sentences=20):
-    """Codec reconstructions at every bitrate: writes `codec.md`, `codec.png`, `codec.json`."""
+def _evaluation_record(rows, command):
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": [{k: v for k, v in row.items() if v is not None} for row in rows],
+    }
+
+
+def run_codec_evaluation(codec_preset, output_dir, num_sentences=20, record=False):
+    """Codec reconstructions at every bitrate: writes `codec.md`, `codec.png`, `codec.json`.
+
+    `record=True` also stores the rows in the preset's `metadata.json`
+    (key `evaluation`).
+    """
     _, codec, corpus = _load(None, codec_preset)
     rows = evaluate_codec(codec, corpus, num_sentences=num_sentences)
+    if record:
+        command = f"keras-soundstorm evaluate --codec-only --num-sentences {num_sentences}"
+        record_in_metadata(codec_preset, "evaluation", _evaluation_record(rows, command))
     os.makedirs(output_dir, exist_ok=True)
     markdown = codec_markdown(rows)
-    _write(os.path.join(output_dir, "codec.md"), markdown)
-    _write(os.path.join(output_dir, "codec.json"), json.dumps(rows, indent=2))
+    atomic_write_text(os.path.join(output_dir, "codec.md"), markdown)
+    atomic_write_text(os.path.join(output_dir, "codec.json"), json.dumps(rows, indent=2))
     plot_codec_rows(rows, os.path.join(output_dir, "codec.png"))
     print(markdown)
     print(f"Wrote codec.md, codec.json, codec.png to {output_dir}")
     return rows
-
-
-def _write(path, text):
-    temp_path = path + ".tmp"
-    with open(temp_path, "w") as f:
-        f.write(text)
-    os.replace(temp_path, path)
 
 
 def _embed(waveform, sample_rate):
@@ -318,9 +327,19 @@ def plot_table1(rows, path):
 
 
 def run_table1(
-    model_preset, codec_preset, output_dir, num_sentences=20, seed=0, num_candidate_voices=None
+    model_preset,
+    codec_preset,
+    output_dir,
+    num_sentences=20,
+    seed=0,
+    num_candidate_voices=None,
+    record=False,
 ):
-    """Runs `evaluate_table1`; writes `table1.md`, `table1.json`, `table1.png`."""
+    """Runs `evaluate_table1`; writes `table1.md`, `table1.json`, `table1.png`.
+
+    `record=True` also stores the rows in the SoundStorm preset's
+    `metadata.json` (key `evaluation`).
+    """
     model, codec, corpus = _load(model_preset, codec_preset)
     rows = evaluate_table1(
         model,
@@ -330,10 +349,13 @@ def run_table1(
         seed=seed,
         num_candidate_voices=num_candidate_voices,
     )
+    if record:
+        command = f"keras-soundstorm evaluate --num-sentences {num_sentences} --seed {seed}"
+        record_in_metadata(model_preset, "evaluation", _evaluation_record(rows, command))
     os.makedirs(output_dir, exist_ok=True)
     markdown = table1_markdown(rows) + "\n" + table1_checks(rows)
-    _write(os.path.join(output_dir, "table1.md"), markdown)
-    _write(os.path.join(output_dir, "table1.json"), json.dumps(rows, indent=2))
+    atomic_write_text(os.path.join(output_dir, "table1.md"), markdown)
+    atomic_write_text(os.path.join(output_dir, "table1.json"), json.dumps(rows, indent=2))
     plot_table1(rows, os.path.join(output_dir, "table1.png"))
     print(markdown)
     print(f"Wrote table1.md, table1.json, table1.png to {output_dir}")

@@ -128,6 +128,33 @@ def atomic_directory(target):
         raise
 
 
+def atomic_write_text(path, text):
+    """Writes `text` to `path` through a temporary file and `os.replace`."""
+    temp_path = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temp_path, "w") as f:
+            f.write(text)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def record_in_metadata(preset_dir, key, value):
+    """Sets `metadata.json[key] = value` in a local preset, atomically.
+
+    Used to store a preset's evaluation numbers beside its training record.
+    """
+    path = os.path.join(os.fspath(preset_dir), "metadata.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"{preset_dir!r} has no metadata.json; is it a preset directory?")
+    with open(path) as f:
+        metadata = json.load(f)
+    metadata[key] = value
+    atomic_write_text(path, json.dumps(metadata, indent=2) + "\n")
+
+
 def check_preset(preset, cls, task):
     """Clear errors for a local preset directory that cannot be loaded as `cls`.
 

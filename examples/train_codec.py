@@ -74,7 +74,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", default="outputs/codec")
     parser.add_argument("--output", default="saved_models/soundstream_espeak_16khz")
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--epochs", type=int, default=110)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=0.6)
@@ -88,7 +88,7 @@ def main():
     parser.add_argument("--decoder", default="istft", choices=("seanet", "istft"))
     parser.add_argument("--decoder-hidden-dim", type=int, default=192)
     parser.add_argument("--decoder-num-blocks", type=int, default=6)
-    parser.add_argument("--decoder-upsample", type=int, default=2)
+    parser.add_argument("--stft-frames-per-frame", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument(
         "--decay-epochs",
@@ -130,7 +130,7 @@ def main():
         decoder=args.decoder,
         decoder_hidden_dim=args.decoder_hidden_dim,
         decoder_num_blocks=args.decoder_num_blocks,
-        decoder_upsample=args.decoder_upsample,
+        stft_frames_per_frame=args.stft_frames_per_frame,
         seed=args.seed,
     )
     if not 0 <= args.decay_epochs <= args.epochs:

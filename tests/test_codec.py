@@ -454,5 +454,5 @@ def test_spectral_codec_options_are_checked():
         SoundStream(**TINY, decoder="wavenet")
     with pytest.raises(ValueError, match="Unknown `encoder` 'mfcc'"):
         SoundStream(**TINY, encoder="mfcc")
-    with pytest.raises(ValueError, match="`decoder_upsample` \\(3\\) must divide"):
-        SoundStream(**TINY, **SPECTRAL, decoder_upsample=3)
+    with pytest.raises(ValueError, match="`stft_frames_per_frame` \\(3\\) must divide"):
+        SoundStream(**TINY, **SPECTRAL, stft_frames_per_frame=3)

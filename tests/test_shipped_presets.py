@@ -11,6 +11,9 @@ from keras_soundstorm import demo
 
 pytest.importorskip("espeakng_loader")
 
+# Mean speaker cosine (original vs reconstruction) over 3 held-out sentences.
+SHIPPED_CODEC_COSINE_FLOOR = 0.8
+
 
 def test_presets_are_small_and_say_how_they_were_made():
     sizes = [
@@ -50,3 +53,31 @@ def test_demo_command_runs_on_the_shipped_presets(tmp_path):
     assert "Real-time factor" in result.stdout
     for name in ("prompt.wav", "generated.wav", "reference.wav", "spectrograms.png"):
         assert os.path.getsize(tmp_path / name) > 1000
+
+
+def test_shipped_codec_keeps_the_voice():
+    """A regression guard: the codec's reconstructions of held-out sentences keep the voice.
+
+    The README reports the full evaluation (20 sentences per group); this
+    checks 3 sentences per group, every bitrate, against a floor a little
+    below those numbers, so a broken preset or codec change fails here.
+    """
+    pytest.importorskip("resemblyzer")
+    from keras_soundstorm.codecs import SoundStream
+    from keras_soundstorm.data import EspeakCorpus
+    from keras_soundstorm.evaluation.codec_quality import evaluate_codec
+
+    codec = SoundStream.from_preset(demo.DEFAULT_CODEC)
+    corpus = EspeakCorpus(codec.sample_rate, int(codec.frame_rate), frame_multiple=2)
+    rows = evaluate_codec(codec, corpus, num_sentences=3, progress=False)
+    assert len(rows) == 2 * codec.num_levels
+    for row in rows:
+        assert row["speaker_cosine"] >= SHIPPED_CODEC_COSINE_FLOOR, row
+
+
+def test_shipped_presets_record_their_evaluation():
+    for preset in (demo.DEFAULT_MODEL, demo.DEFAULT_CODEC):
+        with open(os.path.join(preset, "metadata.json")) as f:
+            evaluation = json.load(f)["evaluation"]
+        assert evaluation["command"].startswith("keras-soundstorm evaluate")
+        assert evaluation["rows"] and all("group" in row for row in evaluation["rows"])

@@ -85,14 +85,15 @@ class SoundStream(keras.Model):
             adversarial and feature-matching losses.
         encoder: `"seanet"` (the SEANet encoder, as in the paper) or `"stft"`
             (`STFTEncoder`: ConvNeXt blocks on a log-magnitude STFT with
-            `decoder_upsample` STFT frames per codec frame).
+            `stft_frames_per_frame` STFT frames per codec frame).
         encoder_hidden_dim, encoder_num_blocks: size of the `"stft"` encoder.
         decoder: `"seanet"` (the mirrored SEANet decoder, as in the paper) or
             `"istft"` (`ISTFTDecoder`: ConvNeXt blocks predicting an STFT,
-            `decoder_upsample` frames per codec frame, supervised directly
+            `stft_frames_per_frame` frames per codec frame, supervised directly
             by `magnitude_loss`; see `kss.codecs.spectral`).
         decoder_hidden_dim, decoder_num_blocks: size of the `"istft"` decoder.
-        decoder_upsample: its STFT frames per codec frame.
+        stft_frames_per_frame: STFT frames per codec frame of the spectral
+            encoder and decoder (hop = `prod(strides) // stft_frames_per_frame`).
         magnitude_weight: weight of the `"istft"` decoder's `magnitude_loss`
             (L1 between its log-magnitudes and the input's STFT).
         seed: seed of the quantizer's random choices.
@@ -139,7 +140,7 @@ class SoundStream(keras.Model):
         decoder="seanet",
         decoder_hidden_dim=256,
         decoder_num_blocks=6,
-        decoder_upsample=2,
+        stft_frames_per_frame=2,
         magnitude_weight=1.0,
         seed=None,
         **kwargs,
@@ -164,7 +165,7 @@ class SoundStream(keras.Model):
             ("encoder_num_blocks", encoder_num_blocks, 0),
             ("decoder_hidden_dim", decoder_hidden_dim, 1),
             ("decoder_num_blocks", decoder_num_blocks, 0),
-            ("decoder_upsample", decoder_upsample, 1),
+            ("stft_frames_per_frame", stft_frames_per_frame, 1),
         ]:
             _require_int(name, value, minimum)
         for name, values, minimum in [
@@ -218,7 +219,7 @@ class SoundStream(keras.Model):
         self.decoder_kind = decoder
         self.decoder_hidden_dim = decoder_hidden_dim
         self.decoder_num_blocks = decoder_num_blocks
-        self.decoder_upsample = decoder_upsample
+        self.stft_frames_per_frame = stft_frames_per_frame
         self.magnitude_weight = magnitude_weight
         self.seed = seed
 
@@ -232,9 +233,9 @@ class SoundStream(keras.Model):
             dilations=dilations,
             dtype=self.dtype_policy,
         )
-        if math.prod(strides) % decoder_upsample:
+        if math.prod(strides) % stft_frames_per_frame:
             raise ValueError(
-                f"`decoder_upsample` ({decoder_upsample}) must divide the samples per "
+                f"`stft_frames_per_frame` ({stft_frames_per_frame}) must divide the samples per "
                 f"frame, prod(strides) = {math.prod(strides)}."
             )
         if encoder == "seanet":
@@ -243,7 +244,7 @@ class SoundStream(keras.Model):
             self.encoder = STFTEncoder(
                 latent_dim,
                 math.prod(strides),
-                downsample=decoder_upsample,
+                stft_frames_per_frame=stft_frames_per_frame,
                 hidden_dim=encoder_hidden_dim,
                 num_blocks=encoder_num_blocks,
                 dtype=self.dtype_policy,
@@ -265,7 +266,7 @@ class SoundStream(keras.Model):
             self.decoder = ISTFTDecoder(
                 latent_dim,
                 math.prod(strides),
-                upsample=decoder_upsample,
+                stft_frames_per_frame=stft_frames_per_frame,
                 hidden_dim=decoder_hidden_dim,
                 num_blocks=decoder_num_blocks,
                 dtype=self.dtype_policy,
@@ -342,7 +343,7 @@ class SoundStream(keras.Model):
             decoder=self.decoder_kind,
             decoder_hidden_dim=self.decoder_hidden_dim,
             decoder_num_blocks=self.decoder_num_blocks,
-            decoder_upsample=self.decoder_upsample,
+            stft_frames_per_frame=self.stft_frames_per_frame,
             magnitude_weight=self.magnitude_weight,
             seed=self.seed,
         )

@@ -91,15 +91,68 @@ def inverse_stft(log_magnitude, phase, fft_size):
     return audio[:, 2 * hop : 2 * hop + ops.shape(log_magnitude)[1] * hop]
 
 
+class _ConvNeXtStack(layers.Layer):
+    """Configuration shared by `STFTEncoder` and `ISTFTDecoder`.
+
+    The STFT has `stft_frames_per_frame` frames per latent frame: hop
+    `hop_length // stft_frames_per_frame`, Hann window of 4 hops.
+    """
+
+    def __init__(
+        self,
+        latent_dim,
+        hop_length,
+        stft_frames_per_frame=2,
+        hidden_dim=256,
+        num_blocks=6,
+        kernel_size=7,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hop_length % stft_frames_per_frame:
+            raise ValueError(
+                f"`hop_length` ({hop_length}) must be a multiple of `stft_frames_per_frame` "
+                f"({stft_frames_per_frame})."
+            )
+        self.latent_dim, self.hop_length = latent_dim, hop_length
+        self.stft_frames_per_frame = stft_frames_per_frame
+        self.hidden_dim, self.num_blocks, self.kernel_size = hidden_dim, num_blocks, kernel_size
+        self.fft_size = 4 * (hop_length // stft_frames_per_frame)
+        self.blocks = [
+            ConvNeXtBlock(hidden_dim, kernel_size, dtype=self.dtype_policy, name=f"block_{i}")
+            for i in range(num_blocks)
+        ]
+        self.norm = layers.LayerNormalization(epsilon=1e-6, dtype=self.dtype_policy, name="norm")
+
+    def _build_blocks(self, input_shape):
+        shape = (input_shape[0], None, self.hidden_dim)
+        for block in self.blocks:
+            block.build(shape)
+        self.norm.build(shape)
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dim=self.latent_dim,
+            hop_length=self.hop_length,
+            stft_frames_per_frame=self.stft_frames_per_frame,
+            hidden_dim=self.hidden_dim,
+            num_blocks=self.num_blocks,
+            kernel_size=self.kernel_size,
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class ISTFTDecoder(layers.Layer):
-    """Latent frames -> STFT frames (`upsample` per latent) -> waveform.
+class ISTFTDecoder(_ConvNeXtStack):
+    """Latent frames -> STFT frames (`stft_frames_per_frame` each) -> waveform.
 
     Args:
         latent_dim: channels of the input frames.
         hop_length: samples per latent frame.
-        upsample: STFT frames per latent frame; the STFT hop is
-            `hop_length // upsample` and its Hann window 4 hops.
+        stft_frames_per_frame: the STFT hop is `hop_length // stft_frames_per_frame`
+            and its Hann window 4 hops.
         hidden_dim: width of the ConvNeXt blocks.
         num_blocks: ConvNeXt blocks.
         kernel_size: their depthwise kernel.
@@ -108,53 +161,29 @@ class ISTFTDecoder(layers.Layer):
     Returns: float `[B, T * hop_length]`.
     """
 
-    def __init__(
-        self,
-        latent_dim,
-        hop_length,
-        upsample=2,
-        hidden_dim=256,
-        num_blocks=6,
-        kernel_size=7,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if hop_length % upsample:
-            raise ValueError(
-                f"`hop_length` ({hop_length}) must be a multiple of `upsample` ({upsample})."
-            )
-        self.latent_dim, self.hop_length, self.upsample = latent_dim, hop_length, upsample
-        self.hidden_dim, self.num_blocks, self.kernel_size = hidden_dim, num_blocks, kernel_size
-        self.fft_size = 4 * (hop_length // upsample)
-        dtype = self.dtype_policy
+    def __init__(self, latent_dim, hop_length, **kwargs):
+        super().__init__(latent_dim, hop_length, **kwargs)
+        dtype, rate = self.dtype_policy, self.stft_frames_per_frame
         self.input_conv = layers.Conv1D(
-            hidden_dim, kernel_size, padding="same", dtype=dtype, name="input_conv"
+            self.hidden_dim, self.kernel_size, padding="same", dtype=dtype, name="input_conv"
         )
-        # kernel == stride: each latent frame is projected to `upsample` frames.
+        # kernel == stride: each latent frame is projected to `rate` STFT frames.
         self.upsampler = layers.Conv1DTranspose(
-            hidden_dim, upsample, strides=upsample, dtype=dtype, name="upsampler"
+            self.hidden_dim, rate, strides=rate, dtype=dtype, name="upsampler"
         )
-        self.blocks = [
-            ConvNeXtBlock(hidden_dim, kernel_size, dtype=dtype, name=f"block_{i}")
-            for i in range(num_blocks)
-        ]
-        self.norm = layers.LayerNormalization(epsilon=1e-6, dtype=dtype, name="norm")
         self.spectrum_head = layers.Dense(
             2 * (self.fft_size // 2 + 1), dtype=dtype, name="spectrum"
         )
 
     def build(self, input_shape):
         self.input_conv.build((input_shape[0], None, self.latent_dim))
-        shape = (input_shape[0], None, self.hidden_dim)
+        shape = self._build_blocks(input_shape)
         self.upsampler.build(shape)
-        for block in self.blocks:
-            block.build(shape)
-        self.norm.build(shape)
         self.spectrum_head.build(shape)
         self.built = True
 
     def spectrum(self, latents):
-        """`[B, T, latent_dim]` -> (log_magnitude, phase), float32 `[B, T * upsample, bins]`."""
+        """`[B, T, latent_dim]` -> (log_magnitude, phase), float32 `[B, T * rate, bins]`."""
         x = self.upsampler(self.input_conv(latents))
         for block in self.blocks:
             x = block(x)
@@ -170,28 +199,16 @@ class ISTFTDecoder(layers.Layer):
         frames = input_shape[1]
         return (input_shape[0], None if frames is None else frames * self.hop_length)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            latent_dim=self.latent_dim,
-            hop_length=self.hop_length,
-            upsample=self.upsample,
-            hidden_dim=self.hidden_dim,
-            num_blocks=self.num_blocks,
-            kernel_size=self.kernel_size,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class STFTEncoder(layers.Layer):
+class STFTEncoder(_ConvNeXtStack):
     """Waveform -> log-magnitude STFT -> ConvNeXt blocks -> latent frames.
 
     Args:
         latent_dim: channels of the output frames.
         hop_length: samples per output frame.
-        downsample: STFT frames per output frame; the STFT hop is
-            `hop_length // downsample` and its Hann window 4 hops.
+        stft_frames_per_frame: the STFT hop is `hop_length // stft_frames_per_frame`
+            and its Hann window 4 hops.
         hidden_dim: width of the ConvNeXt blocks.
         num_blocks: ConvNeXt blocks.
         kernel_size: their depthwise kernel.
@@ -200,44 +217,20 @@ class STFTEncoder(layers.Layer):
     Returns: float `[B, N / hop_length, latent_dim]`.
     """
 
-    def __init__(
-        self,
-        latent_dim,
-        hop_length,
-        downsample=2,
-        hidden_dim=256,
-        num_blocks=4,
-        kernel_size=7,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if hop_length % downsample:
-            raise ValueError(
-                f"`hop_length` ({hop_length}) must be a multiple of `downsample` ({downsample})."
-            )
-        self.latent_dim, self.hop_length, self.downsample = latent_dim, hop_length, downsample
-        self.hidden_dim, self.num_blocks, self.kernel_size = hidden_dim, num_blocks, kernel_size
-        self.fft_size = 4 * (hop_length // downsample)
-        dtype = self.dtype_policy
-        self.input_projection = layers.Dense(hidden_dim, dtype=dtype, name="input_projection")
-        self.blocks = [
-            ConvNeXtBlock(hidden_dim, kernel_size, dtype=dtype, name=f"block_{i}")
-            for i in range(num_blocks)
-        ]
-        # kernel == stride: `downsample` STFT frames are projected to one frame.
+    def __init__(self, latent_dim, hop_length, num_blocks=4, **kwargs):
+        super().__init__(latent_dim, hop_length, num_blocks=num_blocks, **kwargs)
+        dtype, rate = self.dtype_policy, self.stft_frames_per_frame
+        self.input_projection = layers.Dense(self.hidden_dim, dtype=dtype, name="input_projection")
+        # kernel == stride: `rate` STFT frames are projected to one frame.
         self.downsampler = layers.Conv1D(
-            hidden_dim, downsample, strides=downsample, dtype=dtype, name="downsampler"
+            self.hidden_dim, rate, strides=rate, dtype=dtype, name="downsampler"
         )
-        self.norm = layers.LayerNormalization(epsilon=1e-6, dtype=dtype, name="norm")
         self.output_projection = layers.Dense(latent_dim, dtype=dtype, name="output_projection")
 
     def build(self, input_shape):
         self.input_projection.build((input_shape[0], None, self.fft_size // 2 + 1))
-        shape = (input_shape[0], None, self.hidden_dim)
-        for block in self.blocks:
-            block.build(shape)
+        shape = self._build_blocks(input_shape)
         self.downsampler.build(shape)
-        self.norm.build(shape)
         self.output_projection.build(shape)
         self.built = True
 
@@ -245,7 +238,7 @@ class STFTEncoder(layers.Layer):
         num_frames = ops.shape(waveform)[1] // self.hop_length
         real, imag = stft(ops.cast(waveform, "float32"), self.fft_size)
         magnitude = ops.sqrt(real**2 + imag**2 + 1e-10) * (2.0 / self.fft_size)
-        features = ops.log(magnitude[:, : num_frames * self.downsample] + 1e-5)
+        features = ops.log(magnitude[:, : num_frames * self.stft_frames_per_frame] + 1e-5)
         x = self.input_projection(ops.cast(features, self.compute_dtype))
         for block in self.blocks:
             x = block(x)
@@ -255,15 +248,3 @@ class STFTEncoder(layers.Layer):
         samples = input_shape[1]
         frames = None if samples is None else samples // self.hop_length
         return (input_shape[0], frames, self.latent_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            latent_dim=self.latent_dim,
-            hop_length=self.hop_length,
-            downsample=self.downsample,
-            hidden_dim=self.hidden_dim,
-            num_blocks=self.num_blocks,
-            kernel_size=self.kernel_size,
-        )
-        return config

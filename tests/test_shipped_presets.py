@@ -77,3 +77,11 @@ def test_shipped_codec_scores_what_its_metadata_says():
     assert len(rows) == len(recorded) == 2 * codec.num_levels
     for row in rows:
         assert row["speaker_cosine"] >= recorded[(row["group"], row["num_levels"])] - 0.05, row
+
+
+def test_shipped_presets_record_their_evaluation():
+    for preset in (demo.DEFAULT_MODEL, demo.DEFAULT_CODEC):
+        with open(os.path.join(preset, "metadata.json")) as f:
+            evaluation = json.load(f)["evaluation"]
+        assert evaluation["command"].startswith("keras-soundstorm evaluate")
+        assert evaluation["rows"] and all("group" in row for row in evaluation["rows"])

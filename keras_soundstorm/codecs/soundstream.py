@@ -238,16 +238,19 @@ class SoundStream(keras.Model):
                 f"`stft_frames_per_frame` ({stft_frames_per_frame}) must divide the samples per "
                 f"frame, prod(strides) = {math.prod(strides)}."
             )
+        spectral = dict(
+            latent_dim=latent_dim,
+            hop_length=math.prod(strides),
+            stft_frames_per_frame=stft_frames_per_frame,
+            dtype=self.dtype_policy,
+        )
         if encoder == "seanet":
             self.encoder = SEANetEncoder(**seanet, name="encoder")
         else:
             self.encoder = STFTEncoder(
-                latent_dim,
-                math.prod(strides),
-                stft_frames_per_frame=stft_frames_per_frame,
+                **spectral,
                 hidden_dim=encoder_hidden_dim,
                 num_blocks=encoder_num_blocks,
-                dtype=self.dtype_policy,
                 name="encoder",
             )
         self.quantizer = ResidualVectorQuantizer(
@@ -264,12 +267,9 @@ class SoundStream(keras.Model):
             self.decoder = SEANetDecoder(**seanet, name="decoder")
         else:
             self.decoder = ISTFTDecoder(
-                latent_dim,
-                math.prod(strides),
-                stft_frames_per_frame=stft_frames_per_frame,
+                **spectral,
                 hidden_dim=decoder_hidden_dim,
                 num_blocks=decoder_num_blocks,
-                dtype=self.dtype_policy,
                 name="decoder",
             )
         self.discriminator = None

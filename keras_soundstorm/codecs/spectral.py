@@ -94,8 +94,14 @@ def inverse_stft(log_magnitude, phase, fft_size):
 class _ConvNeXtStack(layers.Layer):
     """Configuration shared by `STFTEncoder` and `ISTFTDecoder`.
 
-    The STFT has `stft_frames_per_frame` frames per latent frame: hop
-    `hop_length // stft_frames_per_frame`, Hann window of 4 hops.
+    Args:
+        latent_dim: channels of the latent frames.
+        hop_length: samples per latent frame.
+        stft_frames_per_frame: STFT frames per latent frame; the STFT hop is
+            `hop_length // stft_frames_per_frame` and its Hann window 4 hops.
+        hidden_dim: width of the ConvNeXt blocks.
+        num_blocks: ConvNeXt blocks.
+        kernel_size: their depthwise kernel.
     """
 
     def __init__(
@@ -148,14 +154,7 @@ class _ConvNeXtStack(layers.Layer):
 class ISTFTDecoder(_ConvNeXtStack):
     """Latent frames -> STFT frames (`stft_frames_per_frame` each) -> waveform.
 
-    Args:
-        latent_dim: channels of the input frames.
-        hop_length: samples per latent frame.
-        stft_frames_per_frame: the STFT hop is `hop_length // stft_frames_per_frame`
-            and its Hann window 4 hops.
-        hidden_dim: width of the ConvNeXt blocks.
-        num_blocks: ConvNeXt blocks.
-        kernel_size: their depthwise kernel.
+    Args: see `_ConvNeXtStack`.
 
     Call args: `latents` float `[B, T, latent_dim]`.
     Returns: float `[B, T * hop_length]`.
@@ -204,14 +203,7 @@ class ISTFTDecoder(_ConvNeXtStack):
 class STFTEncoder(_ConvNeXtStack):
     """Waveform -> log-magnitude STFT -> ConvNeXt blocks -> latent frames.
 
-    Args:
-        latent_dim: channels of the output frames.
-        hop_length: samples per output frame.
-        stft_frames_per_frame: the STFT hop is `hop_length // stft_frames_per_frame`
-            and its Hann window 4 hops.
-        hidden_dim: width of the ConvNeXt blocks.
-        num_blocks: ConvNeXt blocks.
-        kernel_size: their depthwise kernel.
+    Args: see `_ConvNeXtStack`.
 
     Call args: `waveform` float `[B, N]`, `N` a multiple of `hop_length`.
     Returns: float `[B, N / hop_length, latent_dim]`.

@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--codec", default="saved_models/soundstream_espeak_16khz")
     parser.add_argument("--work-dir", default="outputs/soundstorm")
     parser.add_argument("--output", default="saved_models/soundstorm_espeak_small")
-    parser.add_argument("--epochs", type=int, default=18)
+    parser.add_argument("--epochs", type=int, default=22)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-frames", type=int, default=300)

@@ -57,9 +57,8 @@ def test_shipped_codec_scores_what_its_metadata_says():
 
     `metadata.json["evaluation"]` has the 20-sentence means of
     `evaluate --codec-only`; the first 3 sentences per group must score within
-    0.05 of them at every bitrate (for the shipped SEANet codec they are within
-    0.02; an untrained codec of the same shape scores 0.48-0.50, below the
-    bar for training voices).
+    0.05 of them at every bitrate (the shipped codec's are within 0.02, or
+    above; an untrained SEANet codec scores 0.48-0.50, a trained one 0.50-0.55).
     """
     pytest.importorskip("resemblyzer")
     from keras_soundstorm.codecs import SoundStream

@@ -10,9 +10,15 @@ arguments (`--epochs` may be raised to train longer). Wall time accumulates
 across runs in `WORK_DIR/wall_time.json`; per-epoch losses go to
 `WORK_DIR/history.csv`. The preset is written atomically at the end, with the
 training set-up and wall time in its `metadata.json`.
+
+`--init-from PRESET` continues training a codec preset (its architecture; the
+architecture arguments are then unused). With `--train decoder` the encoder and
+the quantizer are frozen, so every token stays as it was and a SoundStorm
+trained on the preset's tokens still fits the new decoder.
 """
 
 import argparse
+import json
 import math
 import os
 
@@ -70,6 +76,41 @@ def hold_then_cosine(epoch, learning_rate, epochs, decay_epochs, floor=0.1):
     return learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def new_codec(args, sample_rate):
+    return SoundStream(
+        sample_rate=sample_rate,
+        channels=args.channels,
+        latent_dim=args.latent_dim,
+        num_levels=args.num_levels,
+        codebook_size=args.codebook_size,
+        encoder=args.encoder,
+        encoder_hidden_dim=args.encoder_hidden_dim,
+        encoder_num_blocks=args.encoder_num_blocks,
+        decoder=args.decoder,
+        decoder_hidden_dim=args.decoder_hidden_dim,
+        decoder_num_blocks=args.decoder_num_blocks,
+        stft_frames_per_frame=args.stft_frames_per_frame,
+        seed=args.seed,
+    )
+
+
+def continued_codec(preset, sample_rate, train):
+    """The preset's codec (encoder and quantizer frozen if `train == "decoder"`)
+    and its training metadata."""
+    codec = SoundStream.from_preset(preset)
+    if codec.sample_rate != sample_rate:
+        raise ValueError(
+            f"--init-from {preset} runs at {codec.sample_rate} Hz; the corpus at {sample_rate} Hz."
+        )
+    if train == "decoder":
+        codec.encoder.trainable = False
+        codec.quantizer.trainable = False
+    with open(os.path.join(preset, "metadata.json")) as file:
+        earlier = json.load(file).get("training", {})
+    earlier.pop("initialised_from", None)
+    return codec, earlier
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", default="outputs/codec")
@@ -99,7 +140,16 @@ def main():
     parser.add_argument("--voices-per-sentence", type=int, default=8)
     parser.add_argument("--frame-multiple", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", help="a SoundStream preset to continue training")
+    parser.add_argument(
+        "--train",
+        default="all",
+        choices=("all", "decoder"),
+        help="'decoder': freeze the encoder and quantizer (needs --init-from; tokens unchanged)",
+    )
     args = parser.parse_args()
+    if args.train == "decoder" and not args.init_from:
+        parser.error("--train decoder fine-tunes a trained codec: give it --init-from PRESET.")
 
     os.makedirs(args.work_dir, exist_ok=True)
     corpus = EspeakCorpus(frame_multiple=args.frame_multiple)
@@ -118,21 +168,10 @@ def main():
         first_batch=wall_time.epochs_done * args.steps_per_epoch,
     )
     keras.utils.set_random_seed(args.seed)
-    codec = SoundStream(
-        sample_rate=corpus.sample_rate,
-        channels=args.channels,
-        latent_dim=args.latent_dim,
-        num_levels=args.num_levels,
-        codebook_size=args.codebook_size,
-        encoder=args.encoder,
-        encoder_hidden_dim=args.encoder_hidden_dim,
-        encoder_num_blocks=args.encoder_num_blocks,
-        decoder=args.decoder,
-        decoder_hidden_dim=args.decoder_hidden_dim,
-        decoder_num_blocks=args.decoder_num_blocks,
-        stft_frames_per_frame=args.stft_frames_per_frame,
-        seed=args.seed,
-    )
+    if args.init_from:
+        codec, earlier = continued_codec(args.init_from, corpus.sample_rate, args.train)
+    else:
+        codec, earlier = new_codec(args, corpus.sample_rate), None
     if not 0 <= args.decay_epochs <= args.epochs:
         parser.error(f"--decay-epochs must be in [0, --epochs]; got {args.decay_epochs}.")
     codec.compile(
@@ -165,13 +204,24 @@ def main():
             f"{len(corpus.split_voices('train'))} voices, "
             f"{len(corpus.split_sentence_ids('train'))} sentences)"
         ),
-        "training_steps": args.epochs * args.steps_per_epoch,
+        "training_steps": args.epochs * args.steps_per_epoch
+        + (earlier or {}).get("training_steps", 0),
         "batch": f"{args.batch_size} random crops of {args.crop_seconds} s",
-        "training_wall_time_minutes": round(wall_time.seconds / 60, 1),
+        "training_wall_time_minutes": round(
+            wall_time.seconds / 60 + (earlier or {}).get("training_wall_time_minutes", 0), 1
+        ),
         "training_machine": f"{os.cpu_count()} CPU cores, backend {keras.backend.backend()}",
         "training_command": "python examples/train_codec.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
     }
+    if earlier is not None:
+        training["initialised_from"] = {"preset": args.init_from, "training": earlier}
+        training["note"] = (
+            f"Steps and wall time include the {earlier.get('training_steps', '?')} steps "
+            f"({earlier.get('training_wall_time_minutes', '?')} min) of the preset it continued; "
+            f"this run ({args.train}): {args.epochs * args.steps_per_epoch} steps, "
+            f"{wall_time.seconds / 60:.1f} min."
+        )
     codec.save_to_preset(args.output, metadata={"training": training})
     print(f"Saved {args.output} after {training['training_wall_time_minutes']} min of training.")
 

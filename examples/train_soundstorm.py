@@ -12,10 +12,16 @@ and voices are never seen. Tokens are written once to `WORK_DIR/tokens`;
 weights and optimizer state are backed up every epoch to `WORK_DIR/backup`
 and a rerun with the same arguments resumes (raise `--epochs` to train
 longer). Wall time accumulates in `WORK_DIR/wall_time.json`.
+
+`--init-from PRESET` continues training a SoundStorm preset (its architecture;
+the `--hidden-dim`, `--num-layers` and `--num-heads` arguments are then unused)
+with a fresh optimizer and schedule; its metadata's steps and wall time are
+added to this run's in the new preset's metadata.
 """
 
 import argparse
 import glob
+import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -27,6 +33,43 @@ from keras_soundstorm import training  # noqa: E402
 from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus, records, tokenize  # noqa: E402
+
+
+def new_model(args, codec, corpus, rate_ratio):
+    backbone = kss.SoundStormBackbone(
+        num_levels=codec.num_levels,
+        codebook_size=codec.codebook_size,
+        conditioning_vocabulary_size=corpus.phoneme_vocabulary_size,
+        conditioning_rate_ratio=rate_ratio,
+        hidden_dim=args.hidden_dim,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        intermediate_dim=4 * args.hidden_dim,
+        conv_kernel_size=5,
+    )
+    return kss.SoundStorm(backbone, seed=args.seed)
+
+
+def continued_model(preset, codec, corpus, rate_ratio):
+    """The preset's model, checked against the tokens, and its training metadata."""
+    model = kss.SoundStorm.from_preset(preset)
+    backbone = model.backbone
+    expected = {
+        "num_levels": codec.num_levels,
+        "codebook_size": codec.codebook_size,
+        "conditioning_vocabulary_size": corpus.phoneme_vocabulary_size,
+        "conditioning_rate_ratio": rate_ratio,
+    }
+    found = {name: getattr(backbone, name) for name in expected}
+    if found != expected:
+        raise ValueError(
+            f"--init-from {preset} does not fit these tokens: it has {found}, the codec and "
+            f"corpus give {expected}."
+        )
+    with open(os.path.join(preset, "metadata.json")) as file:
+        earlier = json.load(file).get("training", {})
+    earlier.pop("initialised_from", None)
+    return model, earlier
 
 
 def main():
@@ -45,6 +88,7 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=200)
     parser.add_argument("--voices-per-sentence", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", help="a SoundStorm preset to continue training")
     args = parser.parse_args()
 
     rate_ratio = 2
@@ -70,18 +114,10 @@ def main():
     )
 
     keras.utils.set_random_seed(args.seed)
-    backbone = kss.SoundStormBackbone(
-        num_levels=codec.num_levels,
-        codebook_size=codec.codebook_size,
-        conditioning_vocabulary_size=corpus.phoneme_vocabulary_size,
-        conditioning_rate_ratio=rate_ratio,
-        hidden_dim=args.hidden_dim,
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        intermediate_dim=4 * args.hidden_dim,
-        conv_kernel_size=5,
-    )
-    model = kss.SoundStorm(backbone, seed=args.seed)
+    if args.init_from:
+        model, earlier = continued_model(args.init_from, codec, corpus, rate_ratio)
+    else:
+        model, earlier = new_model(args, codec, corpus, rate_ratio), None
     total_steps = args.epochs * args.steps_per_epoch
     model.compile(
         optimizer=training.make_optimizer(
@@ -105,13 +141,22 @@ def main():
             f"{args.voices_per_sentence} voices per sentence, tokenized by {args.codec}"
         ),
         "codec": os.path.basename(os.path.normpath(args.codec)),
-        "training_steps": total_steps,
+        "training_steps": total_steps + (earlier or {}).get("training_steps", 0),
         "batch": f"{args.batch_size} random crops of {args.max_frames} frames",
-        "training_wall_time_minutes": round(wall_time.seconds / 60, 1),
+        "training_wall_time_minutes": round(
+            wall_time.seconds / 60 + (earlier or {}).get("training_wall_time_minutes", 0), 1
+        ),
         "training_machine": f"{os.cpu_count()} CPU cores, backend {keras.backend.backend()}",
         "training_command": "python examples/train_soundstorm.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
     }
+    if earlier is not None:
+        provenance["initialised_from"] = {"preset": args.init_from, "training": earlier}
+        provenance["note"] = (
+            f"Steps and wall time include the {earlier.get('training_steps', '?')} steps "
+            f"({earlier.get('training_wall_time_minutes', '?')} min) of the preset it continued; "
+            f"this run: {total_steps} steps, {wall_time.seconds / 60:.1f} min."
+        )
     model.save_to_preset(args.output, metadata={"training": provenance})
     print(f"Saved {args.output} after {provenance['training_wall_time_minutes']} min of training.")
 

@@ -211,6 +211,42 @@ def test_quantizer_dropout_uses_fewer_levels_per_example():
     assert (numpy(inference["num_active_levels"]) == 4).all()
 
 
+def test_frozen_quantizer_drops_levels_but_keeps_its_codebooks():
+    quantizer = ResidualVectorQuantizer(4, 16, quantizer_dropout=1.0, seed=2)
+    latents = np.random.default_rng(1).normal(size=(64, 3, 8)).astype("float32")
+    quantizer(latents, training=True)  # initialisation
+    state = [numpy(v).copy() for v in quantizer.weights]
+    quantizer.trainable = False
+    outputs = quantizer(latents * 3.0, training=True)
+    assert set(numpy(outputs["num_active_levels"]).tolist()) == {1, 2, 3, 4}
+    for before, variable in zip(state, quantizer.weights):
+        np.testing.assert_array_equal(numpy(variable), before, err_msg=variable.path)
+    quantizer.trainable = True
+    quantizer(latents * 3.0, training=True)
+    assert not np.allclose(numpy(quantizer.codebooks), state[0])
+
+
+def test_decoder_fine_tuning_keeps_every_token():
+    """Frozen encoder + quantizer (train_codec.py --train decoder): same codes, new decoder."""
+    codec = SoundStream(**{**TINY, "fft_sizes": (64,)}, **SPECTRAL)
+    waveforms = np.random.default_rng(0).normal(0, 0.1, (4, 960)).astype("float32")
+    codec.compile()
+    codec.fit(waveforms, batch_size=2, epochs=1, verbose=0)
+    codes = codec.encode(waveforms)
+    decoder_before = [numpy(v).copy() for v in codec.decoder.weights]
+    codec.encoder.trainable = False
+    codec.quantizer.trainable = False
+    codec.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = codec.fit(waveforms, batch_size=2, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    np.testing.assert_array_equal(codec.encode(waveforms), codes)
+    changed = [
+        not np.allclose(numpy(v), before)
+        for v, before in zip(codec.decoder.weights, decoder_before)
+    ]
+    assert any(changed), "the decoder must train"
+
+
 def test_straight_through_gradient_reaches_the_encoder(micro):
     waveform = keras.ops.convert_to_tensor(tones(2, 256))
     kernel = micro.encoder.output_conv.kernel

@@ -27,6 +27,10 @@ class ResidualVectorQuantizer(layers.Layer):
     - gradients pass straight through the quantizer to the encoder, and the
       commitment loss pulls the encoder output towards its codes.
 
+    A frozen quantizer (`trainable = False`, e.g. to fine-tune only the
+    decoder while keeping every token the same) still applies quantizer
+    dropout in training but never changes its codebooks.
+
     Args:
         num_levels: Q, quantizer levels.
         codebook_size: C, codes per level.
@@ -146,6 +150,9 @@ class ResidualVectorQuantizer(layers.Layer):
         codebooks = self._codebooks()
         c = self.codebook_size
 
+        # A frozen quantizer drops levels like a training one, but its
+        # codebooks and EMA statistics stay as they are.
+        update = training and self.trainable
         if training:
             num_active = self._sample_active_levels(batch)
             level_ids = ops.arange(self.num_levels, dtype="int32")
@@ -153,6 +160,9 @@ class ResidualVectorQuantizer(layers.Layer):
             frame_weights = ops.reshape(
                 ops.repeat(active[:, None, :], frames, axis=1), (-1, self.num_levels)
             )
+        else:
+            num_active = ops.full((batch,), num_levels, "int32")
+        if update:
             num_updates = ops.convert_to_tensor(self.num_updates)
             initialized = num_updates > 0.5
             # Warm-up as in `tf.train.ExponentialMovingAverage(num_updates=...)`:
@@ -163,8 +173,6 @@ class ResidualVectorQuantizer(layers.Layer):
                 for variable in (self.ema_cluster_size, self.ema_embedding_sum, self.ema_usage)
             ]
             new_state = []
-        else:
-            num_active = ops.full((batch,), num_levels, "int32")
 
         residual = flat
         quantized = ops.zeros_like(flat)
@@ -173,6 +181,7 @@ class ResidualVectorQuantizer(layers.Layer):
             codebook = codebooks[level]
             if training:
                 weights = frame_weights[:, level]
+            if update:
                 candidates = self._sample_frames(residual, weights)
                 codebook = ops.where(initialized, codebook, candidates)
             indices = self._nearest(residual, codebook)
@@ -185,17 +194,18 @@ class ResidualVectorQuantizer(layers.Layer):
                 commitment = commitment + ops.sum(error * weights) / ops.maximum(
                     ops.sum(weights), 1.0
                 )
-                new_state.append(
-                    self._ema_update(
-                        codebook,
-                        *(values[level] for values in state),
-                        one_hot,
-                        ops.stop_gradient(residual),
-                        candidates,
-                        initialized,
-                        decay,
+                if update:
+                    new_state.append(
+                        self._ema_update(
+                            codebook,
+                            *(values[level] for values in state),
+                            one_hot,
+                            ops.stop_gradient(residual),
+                            candidates,
+                            initialized,
+                            decay,
+                        )
                     )
-                )
             else:
                 counts = ops.sum(ops.one_hot(indices, c), axis=0)
                 error = ops.mean((residual - level_quantized) ** 2)
@@ -205,7 +215,7 @@ class ResidualVectorQuantizer(layers.Layer):
             residual = residual - level_quantized
             quantized = quantized + level_quantized
 
-        if training:
+        if update:
             variables = (
                 self.codebooks,
                 self.ema_cluster_size,

@@ -18,7 +18,6 @@ trained on the preset's tokens still fits the new decoder.
 """
 
 import argparse
-import json
 import math
 import os
 
@@ -27,6 +26,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_soundstorm import training as kss_training  # noqa: E402
 from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus  # noqa: E402
@@ -105,10 +105,7 @@ def continued_codec(preset, sample_rate, train):
     if train == "decoder":
         codec.encoder.trainable = False
         codec.quantizer.trainable = False
-    with open(os.path.join(preset, "metadata.json")) as file:
-        earlier = json.load(file).get("training", {})
-    earlier.pop("initialised_from", None)
-    return codec, earlier
+    return codec, kss_training.preset_training_record(preset)
 
 
 def main():
@@ -198,30 +195,21 @@ def main():
             ),
         ],
     )
-    training = {
-        "trained_on": (
+    training = kss_training.training_record(
+        "examples/train_codec.py",
+        args,
+        args.epochs * args.steps_per_epoch,
+        wall_time.seconds,
+        init_from=args.init_from,
+        earlier=earlier,
+        trained_on=(
             f"eSpeak corpus, split 'train' ({len(utterances)} utterances, {hours:.2f} h, "
             f"{len(corpus.split_voices('train'))} voices, "
             f"{len(corpus.split_sentence_ids('train'))} sentences)"
         ),
-        "training_steps": args.epochs * args.steps_per_epoch
-        + (earlier or {}).get("training_steps", 0),
-        "batch": f"{args.batch_size} random crops of {args.crop_seconds} s",
-        "training_wall_time_minutes": round(
-            wall_time.seconds / 60 + (earlier or {}).get("training_wall_time_minutes", 0), 1
-        ),
-        "training_machine": f"{os.cpu_count()} CPU cores, backend {keras.backend.backend()}",
-        "training_command": "python examples/train_codec.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-    }
-    if earlier is not None:
-        training["initialised_from"] = {"preset": args.init_from, "training": earlier}
-        training["note"] = (
-            f"Steps and wall time include the {earlier.get('training_steps', '?')} steps "
-            f"({earlier.get('training_wall_time_minutes', '?')} min) of the preset it continued; "
-            f"this run ({args.train}): {args.epochs * args.steps_per_epoch} steps, "
-            f"{wall_time.seconds / 60:.1f} min."
-        )
+        trained_parts="all" if args.train == "all" else "decoder (encoder and quantizer frozen)",
+        batch=f"{args.batch_size} random crops of {args.crop_seconds} s",
+    )
     codec.save_to_preset(args.output, metadata={"training": training})
     print(f"Saved {args.output} after {training['training_wall_time_minutes']} min of training.")
 

@@ -21,7 +21,6 @@ added to this run's in the new preset's metadata.
 
 import argparse
 import glob
-import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -66,10 +65,7 @@ def continued_model(preset, codec, corpus, rate_ratio):
             f"--init-from {preset} does not fit these tokens: it has {found}, the codec and "
             f"corpus give {expected}."
         )
-    with open(os.path.join(preset, "metadata.json")) as file:
-        earlier = json.load(file).get("training", {})
-    earlier.pop("initialised_from", None)
-    return model, earlier
+    return model, training.preset_training_record(preset)
 
 
 def main():
@@ -135,28 +131,20 @@ def main():
             wall_time,
         ],
     )
-    provenance = {
-        "trained_on": (
+    provenance = training.training_record(
+        "examples/train_soundstorm.py",
+        args,
+        total_steps,
+        wall_time.seconds,
+        init_from=args.init_from,
+        earlier=earlier,
+        trained_on=(
             f"eSpeak corpus, split 'train': {metadata.get('num_examples', '?')} voice streams of "
             f"{args.voices_per_sentence} voices per sentence, tokenized by {args.codec}"
         ),
-        "codec": os.path.basename(os.path.normpath(args.codec)),
-        "training_steps": total_steps + (earlier or {}).get("training_steps", 0),
-        "batch": f"{args.batch_size} random crops of {args.max_frames} frames",
-        "training_wall_time_minutes": round(
-            wall_time.seconds / 60 + (earlier or {}).get("training_wall_time_minutes", 0), 1
-        ),
-        "training_machine": f"{os.cpu_count()} CPU cores, backend {keras.backend.backend()}",
-        "training_command": "python examples/train_soundstorm.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-    }
-    if earlier is not None:
-        provenance["initialised_from"] = {"preset": args.init_from, "training": earlier}
-        provenance["note"] = (
-            f"Steps and wall time include the {earlier.get('training_steps', '?')} steps "
-            f"({earlier.get('training_wall_time_minutes', '?')} min) of the preset it continued; "
-            f"this run: {total_steps} steps, {wall_time.seconds / 60:.1f} min."
-        )
+        codec=os.path.basename(os.path.normpath(args.codec)),
+        batch=f"{args.batch_size} random crops of {args.max_frames} frames",
+    )
     model.save_to_preset(args.output, metadata={"training": provenance})
     print(f"Saved {args.output} after {provenance['training_wall_time_minutes']} min of training.")
 

@@ -165,3 +165,54 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
             )
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
     return callbacks
+
+
+# --- Provenance of trained presets ---------------------------------------------
+
+
+def preset_training_record(preset):
+    """The `training` record of a preset's `metadata.json` (`{}` if it has none)."""
+    import json
+    import os
+
+    with open(os.path.join(preset, "metadata.json")) as file:
+        record = json.load(file).get("training", {})
+    record.pop("initialised_from", None)
+    return record
+
+
+def training_record(script, args, steps, wall_seconds, init_from=None, earlier=None, **fields):
+    """The `training` metadata a recipe stores in its preset.
+
+    Args:
+        script: the recipe's path, for the command line.
+        args: its `argparse.Namespace` (written back as the command).
+        steps, wall_seconds: this run's training steps and wall time.
+        init_from, earlier: the preset this run continued and its
+            `preset_training_record`; their steps and minutes are added in.
+        **fields: what the run trained on, its batch, ... (stored first).
+
+    Returns: a dict for `save_to_preset(metadata={"training": ...})`.
+    """
+    import os
+
+    earlier = earlier or {}
+    minutes = wall_seconds / 60
+    record = {
+        **fields,
+        "training_steps": steps + earlier.get("training_steps", 0),
+        "training_wall_time_minutes": round(
+            minutes + earlier.get("training_wall_time_minutes", 0), 1
+        ),
+        "training_machine": f"{os.cpu_count()} CPU cores, backend {keras.backend.backend()}",
+        "training_command": f"python {script} "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+    }
+    if init_from is not None:
+        record["initialised_from"] = {"preset": init_from, "training": earlier}
+        record["note"] = (
+            f"Steps and wall time include the {earlier.get('training_steps', '?')} steps "
+            f"({earlier.get('training_wall_time_minutes', '?')} min) of the preset it "
+            f"continued; this run: {steps} steps, {minutes:.1f} min."
+        )
+    return record

@@ -230,3 +230,33 @@ def test_wall_time_accumulates_across_runs(tmp_path):
     assert second.epochs_done == 1 and second.previous >= 0
     second.on_epoch_end(1)
     assert json.loads(open(path).read())["epochs_done"] == 2
+
+
+def test_training_record_of_a_continued_run_adds_the_earlier_run(tmp_path):
+    import argparse
+
+    first = training.training_record(
+        "examples/train_x.py", argparse.Namespace(epochs=3, init_from=None), 300, 120.0, batch="b"
+    )
+    assert first["training_steps"] == 300 and first["training_wall_time_minutes"] == 2.0
+    assert first["training_command"] == "python examples/train_x.py --epochs 3 --init-from None"
+    assert first["batch"] == "b" and "initialised_from" not in first
+    (tmp_path / "metadata.json").write_text(json.dumps({"training": first, "other": 1}))
+
+    earlier = training.preset_training_record(str(tmp_path))
+    assert earlier == first
+    second = training.training_record(
+        "examples/train_x.py",
+        argparse.Namespace(epochs=2, init_from=str(tmp_path)),
+        200,
+        60.0,
+        init_from=str(tmp_path),
+        earlier=earlier,
+    )
+    assert second["training_steps"] == 500
+    assert second["training_wall_time_minutes"] == 3.0
+    assert second["initialised_from"] == {"preset": str(tmp_path), "training": first}
+    assert "this run: 200 steps, 1.0 min" in second["note"]
+    # A third run records the second one's totals, not a nested chain.
+    (tmp_path / "metadata.json").write_text(json.dumps({"training": second}))
+    assert "initialised_from" not in training.preset_training_record(str(tmp_path))

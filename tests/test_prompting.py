@@ -139,6 +139,14 @@ def test_unknown_voice_message_lists_the_voices(tiny_presets, tmp_path):
     assert "en-us" in str(exit_info.value) and "m3" in str(exit_info.value)
 
 
+def test_speaker_identification_levels():
+    assert table._same_speaker("en-us+m3/p50/r150", "en-us+m3/p50/r180")
+    assert not table._same_speaker("en-us+m3/p50/r150", "en-gb-x-rp+m3/p50/r150")
+    assert table._same_timbre("en-us+m3/p50/r150", "en-gb-x-rp+m3/p50/r180")
+    assert not table._same_timbre("en-us+m3/p50/r150", "en-us+m3/p65/r150")
+    assert not table._same_timbre("en-us+m3/p50/r150", "en-us+f3/p50/r150")
+
+
 def test_table1_rows_markdown_and_plot(tiny_presets, tmp_path):
     rows = table.run_table1(
         tiny_presets[0], tiny_presets[1], str(tmp_path), num_sentences=1, num_candidate_voices=2
@@ -151,7 +159,13 @@ def test_table1_rows_markdown_and_plot(tiny_presets, tmp_path):
     assert original["level1_accuracy"] is None
     for row in rows:
         assert -1 <= row["voice_preservation"] <= 1
-        assert 0 <= row["speaker_identified"] <= row["speaker_identified_any_rate"] <= 1
+        assert (
+            0
+            <= row["speaker_identified"]
+            <= row["speaker_identified_any_rate"]
+            <= row["speaker_identified_same_timbre"]
+            <= 1
+        )
         assert row["wer"] >= 0 and row["real_time_factor"] > 0
     assert json.loads((tmp_path / "table1.json").read_text()) == rows
     markdown = (tmp_path / "table1.md").read_text()

@@ -28,7 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 
 import keras_soundstorm as kss  # noqa: E402
-from keras_soundstorm import training  # noqa: E402
+from keras_soundstorm import prompting, training  # noqa: E402
 from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus, records, tokenize  # noqa: E402
@@ -52,18 +52,12 @@ def new_model(args, codec, corpus, rate_ratio):
 def continued_model(preset, codec, corpus, rate_ratio):
     """The preset's model, checked against the tokens, and its training metadata."""
     model = kss.SoundStorm.from_preset(preset)
-    backbone = model.backbone
-    expected = {
-        "num_levels": codec.num_levels,
-        "codebook_size": codec.codebook_size,
-        "conditioning_vocabulary_size": corpus.phoneme_vocabulary_size,
-        "conditioning_rate_ratio": rate_ratio,
-    }
-    found = {name: getattr(backbone, name) for name in expected}
-    if found != expected:
+    prompting.check_compatible(model, codec, corpus)
+    if model.backbone.conditioning_rate_ratio != rate_ratio:
         raise ValueError(
-            f"--init-from {preset} does not fit these tokens: it has {found}, the codec and "
-            f"corpus give {expected}."
+            f"--init-from {preset} takes conditioning at 1/"
+            f"{model.backbone.conditioning_rate_ratio} of the frame rate; these tokens' is "
+            f"1/{rate_ratio}."
         )
     return model, training.preset_training_record(preset)
 

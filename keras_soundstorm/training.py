@@ -32,6 +32,8 @@ schedule and the accumulation where the killed one stopped.
 """
 
 import importlib.util
+import json
+import os
 
 import keras
 
@@ -171,11 +173,15 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
 
 
 def preset_training_record(preset):
-    """The `training` record of a preset's `metadata.json` (`{}` if it has none)."""
-    import json
-    import os
+    """The `training` record of a preset's `metadata.json` (`{}` if it has none).
 
-    with open(os.path.join(preset, "metadata.json")) as file:
+    The record's own `initialised_from` is dropped: a chain of continued runs
+    keeps only the totals of the run before.
+    """
+    path = os.path.join(preset, "metadata.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
         record = json.load(file).get("training", {})
     record.pop("initialised_from", None)
     return record
@@ -194,8 +200,6 @@ def training_record(script, args, steps, wall_seconds, init_from=None, earlier=N
 
     Returns: a dict for `save_to_preset(metadata={"training": ...})`.
     """
-    import os
-
     earlier = earlier or {}
     minutes = wall_seconds / 60
     record = {

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from keras_soundstorm import prompting
+from keras_soundstorm.data.espeak import Voice
 from keras_soundstorm.evaluation.codec_quality import (
     EVALUATION_SPLITS,
     codec_markdown,
@@ -159,16 +160,14 @@ def _systems_for(model, codec, corpus, sentence_id, voice, seed):
 
 def _same_speaker(voice_a, voice_b):
     """Same accent, variant and pitch (speaking rate may differ)."""
-    return voice_a.rsplit("/", 1)[0] == voice_b.rsplit("/", 1)[0]
+    a, b = Voice.parse(voice_a), Voice.parse(voice_b)
+    return (a.language, a.variant, a.pitch) == (b.language, b.variant, b.pitch)
 
 
 def _same_timbre(voice_a, voice_b):
     """Same variant and pitch (accent and speaking rate may differ)."""
-
-    def timbre(name):
-        return name.split("+", 1)[1].rsplit("/", 1)[0]
-
-    return timbre(voice_a) == timbre(voice_b)
+    a, b = Voice.parse(voice_a), Voice.parse(voice_b)
+    return (a.variant, a.pitch) == (b.variant, b.pitch)
 
 
 def evaluate_table1(

@@ -41,6 +41,9 @@ def parse_args(argv=None):
         "--dtype", choices=("float32", "mixed_bfloat16", "bfloat16"), default="float32"
     )
     parser.add_argument("--config", default="small", help="a key of kss.CONFIGS")
+    parser.add_argument(
+        "--preset", help="time a SoundStorm preset (architecture and weights), not --config"
+    )
     parser.add_argument("--frames", type=int, default=1500, help="frames of (a) and (b)")
     parser.add_argument("--batch-size", type=int, default=1, help="generate batch size")
     parser.add_argument("--train-batch-size", type=int, default=2)
@@ -150,11 +153,15 @@ def matmul_peak(size, dtype, repeats=5, time_budget=5.0):
     return 2 * size**3 / statistics.median(timed)
 
 
-def build_model(config_name, dtype, seed):
+def build_model(config_name, dtype, seed, preset=None):
     import keras
 
     import keras_soundstorm as kss
 
+    if preset:
+        model = kss.SoundStorm.from_preset(preset, dtype=dtype)
+        model.compile()
+        return model
     if config_name not in kss.CONFIGS:
         raise ValueError(f"`--config` must be one of {sorted(kss.CONFIGS)}; got {config_name!r}.")
     keras.utils.set_random_seed(seed)
@@ -288,14 +295,16 @@ def main(argv=None):
     summary = {
         "backend": args.backend,
         "dtype": args.dtype,
-        "config": args.config,
+        "config": args.preset or args.config,
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "threads": args.threads,
         "load_start": machine_load(),
         "versions": {"keras": keras.__version__, "keras_soundstorm": kss.__version__},
     }
-    print(f"backend={args.backend} dtype={args.dtype} config={args.config} cpu={summary['cpu']}")
+    print(
+        f"backend={args.backend} dtype={args.dtype} config={summary['config']} cpu={summary['cpu']}"
+    )
     print(f"load average (1 min) at start: {summary['load_start']:.2f}")
 
     peaks = {}
@@ -307,7 +316,7 @@ def main(argv=None):
     def efficiency(flop_per_s):
         return {dtype: flop_per_s / peak for dtype, peak in peaks.items()}
 
-    model = build_model(args.config, args.dtype, args.seed)
+    model = build_model(args.config, args.dtype, args.seed, preset=args.preset)
     backbone = model.backbone
     num_passes = sum(default_steps_per_level(backbone.num_levels))
     summary["num_params"] = model.count_params()

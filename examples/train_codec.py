@@ -27,7 +27,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_soundstorm import training as kss_training  # noqa: E402
-from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus  # noqa: E402
 
@@ -156,7 +155,7 @@ def main():
     print(f"Training split: {len(utterances)} utterances, {hours:.2f} h of audio.")
 
     crop = int(round(args.crop_seconds * corpus.sample_rate))
-    wall_time = WallTime(os.path.join(args.work_dir, "wall_time.json"))
+    callbacks, wall_time = kss_training.recipe_callbacks(args.work_dir)
     dataset = random_crops(
         [u.waveform for u in utterances],
         args.batch_size,
@@ -181,11 +180,7 @@ def main():
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(args.work_dir, "backup"), delete_checkpoint=False
-            ),
-            keras.callbacks.CSVLogger(os.path.join(args.work_dir, "history.csv"), append=True),
-            wall_time,
+            *callbacks,
             # Per epoch, through the optimizer's learning-rate variable: a
             # schedule object would change the optimizer's saved variables.
             keras.callbacks.LearningRateScheduler(
@@ -215,4 +210,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as error:  # bad input: the message says what is accepted
+        raise SystemExit(f"train_codec.py: error: {error}") from None

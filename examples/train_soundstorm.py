@@ -29,7 +29,6 @@ import keras  # noqa: E402
 
 import keras_soundstorm as kss  # noqa: E402
 from keras_soundstorm import prompting, training  # noqa: E402
-from keras_soundstorm.callbacks import WallTime  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import EspeakCorpus, records, tokenize  # noqa: E402
 
@@ -114,17 +113,8 @@ def main():
             args.learning_rate, total_steps, warmup_steps=args.warmup_steps, alpha=0.1
         )
     )
-    wall_time = WallTime(os.path.join(args.work_dir, "wall_time.json"))
-    model.fit(
-        data,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        callbacks=[
-            *training.make_callbacks(os.path.join(args.work_dir, "backup"), delete_backup=False),
-            keras.callbacks.CSVLogger(os.path.join(args.work_dir, "history.csv"), append=True),
-            wall_time,
-        ],
-    )
+    callbacks, wall_time = training.recipe_callbacks(args.work_dir)
+    model.fit(data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks)
     provenance = training.training_record(
         "examples/train_soundstorm.py",
         args,
@@ -144,4 +134,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as error:  # bad input: the message says what is accepted
+        raise SystemExit(f"train_soundstorm.py: error: {error}") from None

@@ -37,6 +37,8 @@ import os
 
 import keras
 
+from keras_soundstorm.callbacks import WallTime
+
 
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -167,6 +169,25 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
             )
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
     return callbacks
+
+
+def recipe_callbacks(work_dir):
+    """The callbacks of a recipe run in `work_dir` that a rerun resumes.
+
+    Returns `(callbacks, wall_time)`: `keras.callbacks.BackupAndRestore` in
+    `work_dir/backup` (kept after `fit`, so that a rerun with more epochs
+    continues), a `CSVLogger` appending to `work_dir/history.csv`, and the
+    `WallTime` that adds up wall time in `work_dir/wall_time.json` (its
+    `epochs_done` tells a rerun where its data stream should resume).
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    wall_time = WallTime(os.path.join(work_dir, "wall_time.json"))
+    callbacks = [
+        *make_callbacks(os.path.join(work_dir, "backup"), delete_backup=False),
+        keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
+        wall_time,
+    ]
+    return callbacks, wall_time
 
 
 # --- Provenance of trained presets ---------------------------------------------

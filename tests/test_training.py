@@ -232,6 +232,26 @@ def test_wall_time_accumulates_across_runs(tmp_path):
     assert json.loads(open(path).read())["epochs_done"] == 2
 
 
+def test_recipe_callbacks_resume_a_longer_rerun_where_the_first_stopped(tmp_path):
+    work_dir = str(tmp_path / "run")
+
+    def run(epochs):
+        callbacks, wall_time = training.recipe_callbacks(work_dir)
+        model = tiny_model(training.make_optimizer(1e-3))
+        model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
+        return model, wall_time
+
+    first, _ = run(2)
+    assert step_count(first.optimizer) == 4
+    resumed, wall_time = run(3)  # raising --epochs continues: one more epoch only
+    assert wall_time.epochs_done == 2  # read at construction, before the rerun's epoch
+    assert step_count(resumed.optimizer) == 6
+    with open(os.path.join(work_dir, "history.csv")) as f:
+        epochs_logged = [line.split(",")[0] for line in f.read().splitlines()[1:]]
+    assert epochs_logged == ["0", "1", "2"]
+    assert json.loads(open(os.path.join(work_dir, "wall_time.json")).read())["epochs_done"] == 3
+
+
 def test_training_record_of_a_continued_run_adds_the_earlier_run(tmp_path):
     import argparse
 

@@ -167,11 +167,70 @@ def test_table1_rows_markdown_and_plot(tiny_presets, tmp_path):
             <= 1
         )
         assert row["wer"] >= 0 and row["real_time_factor"] > 0
+        assert len(row["word_errors"]) == row["num_utterances"]
+        errors, words = np.sum(row["word_errors"], axis=0)
+        assert row["wer"] == pytest.approx(errors / words)
     assert json.loads((tmp_path / "table1.json").read_text()) == rows
     markdown = (tmp_path / "table1.md").read_text()
     assert "| held-out voices | soundstorm, 3 s prompt |" in markdown
     assert "target >= 0.9" in markdown
     assert os.path.getsize(tmp_path / "table1.png") > 10_000
+
+
+def test_wer_ratio_interval_is_a_paired_bootstrap():
+    codec = [(1, 10), (2, 8), (0, 5), (3, 12), (1, 9)]
+    doubled = [(2 * e, w) for e, w in codec]
+    assert table.wer_ratio_interval(doubled, codec) == pytest.approx((2.0, 2.0))
+    rng = np.random.default_rng(0)
+    noisy = [(int(rng.integers(0, 5)), w) for _, w in codec]
+    low, high = table.wer_ratio_interval(noisy, codec)
+    point = sum(e for e, _ in noisy) / sum(e for e, _ in codec)
+    assert low < point < high
+    assert table.wer_ratio_interval(noisy, codec) == (low, high)  # seeded
+    narrower = table.wer_ratio_interval(noisy, codec, level=0.5)
+    assert low <= narrower[0] <= narrower[1] <= high
+    assert np.isnan(table.wer_ratio_interval(noisy, [(0, w) for _, w in codec])[0])
+
+
+@pytest.mark.parametrize(
+    "errors, reference, level, match",
+    [
+        ([(1, 2)], [(1, 2), (0, 3)], 0.95, "equally long"),
+        ([1, 2], [1, 2], 0.95, "pairs"),
+        ([(1, 2)], [(1, 2)], 1.5, "level"),
+    ],
+)
+def test_wer_ratio_interval_rejects_bad_input(errors, reference, level, match):
+    with pytest.raises(ValueError, match=match):
+        table.wer_ratio_interval(errors, reference, level=level)
+
+
+def test_table1_checks_quote_the_interval_when_rows_have_word_errors():
+    def row(system, wer, word_errors=None):
+        return {
+            "group": "g",
+            "system": system,
+            "voice_preservation": 0.8,
+            "speaker_identified": 0.0,
+            "speaker_identified_any_rate": 0.0,
+            "speaker_identified_same_timbre": 0.5,
+            "wer": wer,
+            **({"word_errors": word_errors} if word_errors else {}),
+        }
+
+    codec = [(1, 10), (2, 10)]
+    rows = [
+        row("original", 0.1),
+        row("codec", 0.15, codec),
+        row("soundstorm, no prompt", 0.3),
+        row("soundstorm, 3 s prompt", 0.3, [(2, 10), (4, 10)]),
+    ]
+    assert (
+        "WER with prompt / codec = 2.00 (target <= 1.3, 95% bootstrap interval over "
+        "sentences 2.00-2.00)" in table.table1_checks(rows)
+    )
+    rows[1].pop("word_errors")  # rows recorded before the per-utterance errors existed
+    assert "WER with prompt / codec = 2.00 (target <= 1.3)." in table.table1_checks(rows)
 
 
 def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):

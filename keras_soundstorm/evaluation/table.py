@@ -258,6 +258,9 @@ def evaluate_table1(
                     if accuracies[0] is None
                     else float(np.mean(accuracies)),
                     "wer": errors / words,
+                    # Per utterance, in the same sentence order in every row of
+                    # the group: what `wer_ratio_interval` resamples.
+                    "word_errors": [list(item["word_errors"]) for item in items],
                     "real_time_factor": statistics.median(
                         item["real_time_factor"] for item in items
                     ),
@@ -287,6 +290,41 @@ def table1_markdown(rows):
     return "\n".join(lines) + "\n"
 
 
+def wer_ratio_interval(errors, reference_errors, level=0.95, num_resamples=2000, seed=0):
+    """Paired bootstrap interval of WER(errors) / WER(reference_errors) over utterances.
+
+    Args:
+        errors, reference_errors: per-utterance `(word errors, reference
+            words)` pairs of two systems on the same utterances, in the same
+            order (a row's `word_errors`).
+        level: coverage of the central interval.
+
+    Returns `(low, high)`; resamples whose reference has no error are left
+    out (their ratio is undefined). 24 sentences give a wide interval: it
+    says how far a ratio measured on them can be trusted.
+    """
+    errors = np.asarray(errors, dtype="float64")
+    reference = np.asarray(reference_errors, dtype="float64")
+    if errors.ndim != 2 or errors.shape[1] != 2 or errors.shape != reference.shape:
+        raise ValueError(
+            "`errors` and `reference_errors` must be equally long lists of (errors, words) "
+            f"pairs; got shapes {errors.shape} and {reference.shape}."
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"`level` must be in (0, 1); got {level}.")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(errors), (num_resamples, len(errors)))
+    wer = errors[picks, 0].sum(axis=1) / errors[picks, 1].sum(axis=1)
+    reference_wer = reference[picks, 0].sum(axis=1) / reference[picks, 1].sum(axis=1)
+    defined = reference_wer > 0
+    if not np.any(defined):
+        return float("nan"), float("nan")
+    ratios = wer[defined] / reference_wer[defined]
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def table1_checks(rows):
     """The issue's acceptance ratios per voice group, as markdown lines."""
     lines = []
@@ -296,6 +334,10 @@ def table1_checks(rows):
         unprompted = by_system["soundstorm, no prompt"]
         ratio = prompted["voice_preservation"] / codec["voice_preservation"]
         wer_ratio = prompted["wer"] / max(codec["wer"], 1e-9)
+        interval = ""
+        if prompted.get("word_errors") and codec.get("word_errors"):
+            low, high = wer_ratio_interval(prompted["word_errors"], codec["word_errors"])
+            interval = f", 95% bootstrap interval over sentences {low:.2f}-{high:.2f}"
         lines.append(
             f"- {group}: voice preservation with prompt / codec = {ratio:.2f} (target >= 0.9); "
             f"without prompt {unprompted['voice_preservation']:.3f} vs with "
@@ -306,7 +348,7 @@ def table1_checks(rows):
             f"eSpeak's own {by_system['original']['speaker_identified']:.0%} / "
             f"{by_system['original']['speaker_identified_same_timbre']:.0%}); "
             "WER with prompt / codec = "
-            f"{wer_ratio:.2f} (target <= 1.3)."
+            f"{wer_ratio:.2f} (target <= 1.3{interval})."
         )
     return "\n".join(lines) + "\n"
 

@@ -239,8 +239,11 @@ def benchmark_codec(args):
     return result
 
 
-def write_sweep(rows, output_dir, tag):
-    """Writes the sweep as `<tag>.csv` and a log-log `<tag>.png`; returns the paths."""
+def write_sweep(rows, output_dir, tag, label, num_passes):
+    """Writes the sweep as `sweep_<tag>.csv` and a log-log `sweep_<tag>.png`; returns the paths.
+
+    `label` names the model in the legend; `num_passes` (per generate) goes in the title.
+    """
     import csv
 
     os.makedirs(output_dir, exist_ok=True)
@@ -260,11 +263,11 @@ def write_sweep(rows, output_dir, tag):
         return csv_path, png_path
     audio = [row["audio_seconds"] for row in rows]
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.loglog(audio, [row["median_s"] for row in rows], "o-", label=f"SoundStorm ({tag})")
+    ax.loglog(audio, [row["median_s"] for row in rows], "o-", label=f"{label} ({tag})")
     ax.loglog(audio, audio, ":", color="gray", label="real time")
     ax.set_xlabel("audio length (s)")
     ax.set_ylabel("generation time (s)")
-    ax.set_title("Generation time vs length (27 passes)")
+    ax.set_title(f"Generation time vs length ({num_passes} passes)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -401,7 +404,9 @@ def main(argv=None):
                     "load": round(report["load"], 2),
                 }
             )
-        csv_path, png_path = write_sweep(rows, args.output_dir, tag)
+        csv_path, png_path = write_sweep(
+            rows, args.output_dir, tag, os.path.basename(summary["config"]), num_passes
+        )
         print(f"  wrote {csv_path}" + (f" and {png_path}" if png_path else ""))
         summary["sweep"] = [{k: row[k] for k in ("frames", "median_s")} for row in rows]
 

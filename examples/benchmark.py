@@ -310,6 +310,8 @@ def main(argv=None):
     )
     print(f"load average (1 min) at start: {summary['load_start']:.2f}")
 
+    # Built first, so that a bad --config / --preset fails before the ~10 s peak measurement.
+    model = build_model(args.config, args.dtype, args.seed, preset=args.preset)
     peaks = {}
     for dtype in ("float32", "bfloat16"):
         peaks[dtype] = matmul_peak(args.matmul_size, dtype)
@@ -319,7 +321,6 @@ def main(argv=None):
     def efficiency(flop_per_s):
         return {dtype: flop_per_s / peak for dtype, peak in peaks.items()}
 
-    model = build_model(args.config, args.dtype, args.seed, preset=args.preset)
     backbone = model.backbone
     num_passes = sum(default_steps_per_level(backbone.num_levels))
     summary["num_params"] = model.count_params()

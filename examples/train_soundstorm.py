@@ -30,7 +30,12 @@ import keras  # noqa: E402
 import keras_soundstorm as kss  # noqa: E402
 from keras_soundstorm import prompting, training  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
-from keras_soundstorm.data import EspeakCorpus, records, tokenize  # noqa: E402
+from keras_soundstorm.data import (  # noqa: E402
+    EspeakCorpus,
+    read_token_metadata,
+    token_dataset,
+    tokenize,
+)
 
 
 def new_model(args, codec, corpus, rate_ratio):
@@ -96,9 +101,9 @@ def main():
             rate_ratio,
             progress=False,
         )
-    metadata = records.read_token_metadata(prefix)
+    metadata = read_token_metadata(prefix)
     print(f"Tokens: {metadata}")
-    data = records.token_dataset(
+    data = token_dataset(
         prefix, args.batch_size, args.max_frames, seed=args.seed, repeat=True, drop_remainder=True
     )
 

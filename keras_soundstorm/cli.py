@@ -182,9 +182,9 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     config = _load_config(args.config)
     if args.data:
-        from keras_soundstorm.data import records
+        from keras_soundstorm.data.token_pipeline import token_dataset
 
-        data = records.token_dataset(
+        data = token_dataset(
             args.data, args.batch_size, args.max_frames, seed=args.seed, repeat=True
         )
         steps = args.steps_per_epoch or 100

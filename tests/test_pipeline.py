@@ -6,7 +6,7 @@ import numpy as np
 import keras_soundstorm as kss
 from keras_soundstorm import cli
 from keras_soundstorm.codecs import SoundStream
-from keras_soundstorm.data import records, synthesize
+from keras_soundstorm.data import read_token_metadata, synthesize, token_dataset
 
 
 def test_audio_to_tokens_to_model_to_audio(tmp_path):
@@ -34,10 +34,10 @@ def test_audio_to_tokens_to_model_to_audio(tmp_path):
             "2",
         ]
     )
-    meta = records.read_token_metadata(prefix)
+    meta = read_token_metadata(prefix)
     assert meta["num_levels"] == 4 and meta["codebook_size"] == 64
 
-    dataset = records.token_dataset(prefix, batch_size=2, max_frames=32, seed=0, repeat=True)
+    dataset = token_dataset(prefix, batch_size=2, max_frames=32, seed=0, repeat=True)
     backbone = kss.SoundStormBackbone(
         num_levels=4,
         codebook_size=64,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_soundstorm.data import records
+from keras_soundstorm.data import read_token_metadata, token_dataset, write_token_records
+from keras_soundstorm.data.record_format import SCHEMA_VERSION
 
 Q, C, V, R = 4, 64, 32, 2
 VOCABULARY = dict(
@@ -37,7 +38,7 @@ def make_examples(num_examples=10, rate=R, seed=0, max_tokens=9):
 def write(prefix, examples, **kwargs):
     arguments = dict(VOCABULARY, num_shards=4, progress=False)
     arguments.update(kwargs)
-    return records.write_token_records(str(prefix), examples, **arguments)
+    return write_token_records(str(prefix), examples, **arguments)
 
 
 def batches(dataset):
@@ -66,7 +67,7 @@ def corpus(tmp_path_factory):
 def test_round_trip_exact_values(corpus):
     prefix, examples, metadata = corpus
     longest = max(len(e["codes"]) for e in examples.values())
-    dataset = records.token_dataset(
+    dataset = token_dataset(
         prefix,
         batch_size=3,
         max_frames=longest,
@@ -89,7 +90,7 @@ def test_round_trip_exact_values(corpus):
 
     sidecar = json.load(open(f"{prefix}.json"))
     assert sidecar == metadata
-    assert sidecar["schema_version"] == records.SCHEMA_VERSION
+    assert sidecar["schema_version"] == SCHEMA_VERSION
     assert {k: sidecar[k] for k in VOCABULARY} == VOCABULARY
     assert sidecar["num_examples"] == 10
     assert sidecar["num_frames"] == sum(len(e["codes"]) for e in examples.values())
@@ -100,7 +101,7 @@ def test_round_trip_exact_values(corpus):
 def test_glob_and_prefix_read_the_same_records(corpus):
     prefix, examples, _ = corpus
     kwargs = dict(batch_size=4, max_frames=6, shuffle=False, crop="start", include_metadata=True)
-    from_glob = by_utterance(records.token_dataset(f"{prefix}-*.tfrecord", **kwargs))
+    from_glob = by_utterance(token_dataset(f"{prefix}-*.tfrecord", **kwargs))
     assert sorted(from_glob) == sorted(examples)
 
 
@@ -109,7 +110,7 @@ def test_random_crops_are_aligned_and_within_bounds(tmp_path, rate):
     examples = {e["utterance_id"]: e for e in make_examples(rate=rate, max_tokens=8)}
     write(tmp_path / "crops", list(examples.values()), conditioning_rate_ratio=rate)
     max_frames = 3 * rate
-    dataset = records.token_dataset(
+    dataset = token_dataset(
         str(tmp_path / "crops"),
         batch_size=4,
         max_frames=max_frames,
@@ -139,7 +140,7 @@ def test_random_crops_are_aligned_and_within_bounds(tmp_path, rate):
 
 def test_batch_shapes_static_with_drop_remainder(corpus):
     prefix, _, _ = corpus
-    dataset = records.token_dataset(prefix, batch_size=4, max_frames=8, drop_remainder=True, seed=0)
+    dataset = token_dataset(prefix, batch_size=4, max_frames=8, drop_remainder=True, seed=0)
     spec = dataset.element_spec
     assert set(spec) == {"codes", "conditioning", "padding_mask"}
     assert spec["codes"].shape == (4, 8, Q) and spec["codes"].dtype == tf.int32
@@ -147,14 +148,14 @@ def test_batch_shapes_static_with_drop_remainder(corpus):
     assert spec["padding_mask"].shape == (4, 8) and spec["padding_mask"].dtype == tf.bool
     assert len(batches(dataset)) == 10 // 4
 
-    dataset = records.token_dataset(prefix, batch_size=4, max_frames=8, seed=0)
+    dataset = token_dataset(prefix, batch_size=4, max_frames=8, seed=0)
     assert [b["codes"].shape[0] for b in batches(dataset)] == [4, 4, 2]
 
 
 def test_bucketing_pads_only_to_boundaries(corpus):
     prefix, examples, _ = corpus
     boundaries = [4, 8]
-    dataset = records.token_dataset(
+    dataset = token_dataset(
         prefix,
         batch_size=2,
         max_frames=12,
@@ -174,9 +175,9 @@ def test_bucketing_pads_only_to_boundaries(corpus):
     assert seen == len(examples)
 
     with pytest.raises(ValueError, match="multiples of r=2"):
-        records.token_dataset(prefix, batch_size=2, max_frames=12, bucket_boundaries=[5])
+        token_dataset(prefix, batch_size=2, max_frames=12, bucket_boundaries=[5])
     with pytest.raises(ValueError, match="<= max_frames=12"):
-        records.token_dataset(prefix, batch_size=2, max_frames=12, bucket_boundaries=[14])
+        token_dataset(prefix, batch_size=2, max_frames=12, bucket_boundaries=[14])
 
 
 @pytest.mark.parametrize("num_shards", [2, 3, 6])  # 4 files: by file, by file, by element
@@ -184,7 +185,7 @@ def test_sharding_partitions_the_data(corpus, num_shards):
     prefix, examples, _ = corpus
     parts = []
     for index in range(num_shards):
-        dataset = records.token_dataset(
+        dataset = token_dataset(
             prefix,
             batch_size=3,
             max_frames=4,
@@ -205,22 +206,22 @@ def test_input_context_shards_like_num_shards(corpus):
     parts = []
     for index in range(3):
         context = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=index)
-        dataset = records.token_dataset(
+        dataset = token_dataset(
             prefix, batch_size=3, max_frames=4, input_context=context, include_metadata=True
         )
         parts.append(set(by_utterance(dataset)))
     assert set().union(*parts) == set(examples) and sum(map(len, parts)) == len(examples)
     with pytest.raises(ValueError, match="not both"):
-        records.token_dataset(prefix, 2, 4, input_context=context, num_shards=3, shard_index=0)
+        token_dataset(prefix, 2, 4, input_context=context, num_shards=3, shard_index=0)
     with pytest.raises(ValueError, match="shard_index"):
-        records.token_dataset(prefix, 2, 4, num_shards=3, shard_index=3)
+        token_dataset(prefix, 2, 4, num_shards=3, shard_index=3)
 
 
 def test_deterministic_with_seed(corpus):
     prefix, _, _ = corpus
 
     def first_batches(seed):
-        dataset = records.token_dataset(prefix, batch_size=3, max_frames=4, seed=seed, repeat=True)
+        dataset = token_dataset(prefix, batch_size=3, max_frames=4, seed=seed, repeat=True)
         return batches(dataset.take(8))
 
     first, again, other = first_batches(7), first_batches(7), first_batches(8)
@@ -261,7 +262,7 @@ def test_invalid_examples_rejected_with_the_example_named(tmp_path, change, mess
 def test_unconditional_records(tmp_path):
     examples = [dict(utterance_id=f"u{i}", codes=np.full((3 + i, Q), i)) for i in range(3)]
     write(tmp_path / "plain", examples, conditioning_vocabulary_size=0, conditioning_rate_ratio=1)
-    dataset = records.token_dataset(str(tmp_path / "plain"), 3, 4, shuffle=False, crop="start")
+    dataset = token_dataset(str(tmp_path / "plain"), 3, 4, shuffle=False, crop="start")
     (batch,) = batches(dataset)
     assert set(batch) == {"codes", "padding_mask"}
     np.testing.assert_array_equal(batch["padding_mask"].sum(1), [3, 4, 4])
@@ -331,7 +332,7 @@ def test_existing_records_and_overwrite(tmp_path):
         "train-00001-of-00002.tfrecord",
         "train.json",
     ]
-    assert records.read_token_metadata(str(prefix))["num_examples"] == 3
+    assert read_token_metadata(str(prefix))["num_examples"] == 3
 
 
 def test_reader_checks_sidecar_and_compatibility(corpus, tmp_path):
@@ -339,32 +340,70 @@ def test_reader_checks_sidecar_and_compatibility(corpus, tmp_path):
     with pytest.raises(
         ValueError, match="conditioning_rate_ratio=2 .* but conditioning_rate_ratio=4"
     ):
-        records.token_dataset(prefix, 2, 8, conditioning_rate_ratio=4)
+        token_dataset(prefix, 2, 8, vocabulary=dict(conditioning_rate_ratio=4))
     with pytest.raises(ValueError, match="codebook_size=64 .* but codebook_size=1024"):
-        records.token_dataset(prefix, 2, 8, codebook_size=1024)
+        token_dataset(prefix, 2, 8, vocabulary=dict(codebook_size=1024))
     with pytest.raises(ValueError, match=r"`max_frames` \(7\) must be a multiple"):
-        records.token_dataset(prefix, 2, 7)
+        token_dataset(prefix, 2, 7)
     with pytest.raises(ValueError, match="'random' or 'start'"):
-        records.token_dataset(prefix, 2, 8, crop="middle")
+        token_dataset(prefix, 2, 8, crop="middle")
     with pytest.raises(ValueError, match="No token records match"):
-        records.token_dataset(str(tmp_path / "nothing-*.tfrecord"), 2, 8)
+        token_dataset(str(tmp_path / "nothing-*.tfrecord"), 2, 8)
 
     # Shards without their sidecar (an incomplete write) are refused.
     orphan = tmp_path / "orphan-00000-of-00001.tfrecord"
     orphan.write_bytes(b"")
     with pytest.raises(ValueError, match="Missing sidecar"):
-        records.token_dataset(str(tmp_path / "orphan-*.tfrecord"), 2, 8)
+        token_dataset(str(tmp_path / "orphan-*.tfrecord"), 2, 8)
 
     # Records written with another r cannot be mixed with these.
     write(tmp_path / "r3", make_examples(3, rate=3), conditioning_rate_ratio=3)
     with pytest.raises(ValueError, match="Incompatible token records: conditioning_rate_ratio"):
-        records.token_dataset([prefix, str(tmp_path / "r3")], 2, 6)
+        token_dataset([prefix, str(tmp_path / "r3")], 2, 6)
 
     sidecar = json.load(open(tmp_path / "r3.json"))
     sidecar["schema_version"] = 99
     json.dump(sidecar, open(tmp_path / "r3.json", "w"))
     with pytest.raises(ValueError, match="schema_version 99"):
-        records.token_dataset(str(tmp_path / "r3"), 2, 6)
+        token_dataset(str(tmp_path / "r3"), 2, 6)
+
+
+def test_vocabulary_comes_from_the_sidecar_and_is_checked_as_a_group(corpus, tmp_path):
+    from types import SimpleNamespace
+
+    prefix, examples, _ = corpus
+    # The README call: a glob that also matches the sidecar, no vocabulary given.
+    dataset = token_dataset(f"{prefix}*", batch_size=4, max_frames=8, drop_remainder=True)
+    spec = dataset.element_spec
+    assert spec["codes"].shape == (4, 8, Q) and spec["conditioning"].shape == (4, 8 // R)
+    assert len(batches(dataset)) == len(examples) // 4
+
+    # The full vocabulary, a part of it, or a model-like object: all agree.
+    for vocabulary in (VOCABULARY, dict(num_levels=Q), SimpleNamespace(**VOCABULARY)):
+        token_dataset(prefix, 2, 8, vocabulary=vocabulary)
+
+    # Every mismatch is named, with both values.
+    wrong = SimpleNamespace(**dict(VOCABULARY, num_levels=12, conditioning_rate_ratio=4))
+    with pytest.raises(ValueError, match="do not match `vocabulary`") as error:
+        token_dataset(prefix, 2, 8, vocabulary=wrong)
+    message = str(error.value)
+    assert "num_levels=4 in the records but num_levels=12" in message
+    assert "conditioning_rate_ratio=2 in the records but conditioning_rate_ratio=4" in message
+    assert "codebook_size" not in message and f"{prefix}.json" in message
+    with pytest.raises(ValueError, match=r"unknown keys \['levels'\]"):
+        token_dataset(prefix, 2, 8, vocabulary=dict(levels=Q))
+    with pytest.raises(TypeError, match="`vocabulary` must be a mapping"):
+        token_dataset(prefix, 2, 8, vocabulary=42)
+
+    # An unconditional model (conditioning_vocabulary_size None or 0) against
+    # conditional records, and the reverse.
+    with pytest.raises(ValueError, match="conditioning_vocabulary_size=32 in the records but "):
+        token_dataset(prefix, 2, 8, vocabulary=dict(conditioning_vocabulary_size=None))
+    plain = [dict(utterance_id=f"u{i}", codes=np.full((4, Q), i)) for i in range(2)]
+    write(tmp_path / "plain", plain, conditioning_vocabulary_size=0, conditioning_rate_ratio=1)
+    token_dataset(str(tmp_path / "plain"), 2, 4, vocabulary=dict(conditioning_vocabulary_size=None))
+    with pytest.raises(ValueError, match="conditioning_vocabulary_size=0 in the records but "):
+        token_dataset(str(tmp_path / "plain"), 2, 4, vocabulary=VOCABULARY)
 
 
 def test_soundstorm_fits_on_a_token_dataset(corpus):
@@ -372,9 +411,14 @@ def test_soundstorm_fits_on_a_token_dataset(corpus):
 
     prefix, _, _ = corpus
     backbone = kss.SoundStormBackbone(**kss.CONFIGS["tiny"])
-    config = {key: getattr(backbone, key) for key in VOCABULARY}
-    dataset = records.token_dataset(
-        prefix, batch_size=4, max_frames=8, seed=0, repeat=True, drop_remainder=True, **config
+    dataset = token_dataset(
+        prefix,
+        batch_size=4,
+        max_frames=8,
+        vocabulary=backbone,
+        seed=0,
+        repeat=True,
+        drop_remainder=True,
     )
     model = kss.SoundStorm(backbone, seed=0)
     model.compile()

@@ -8,8 +8,10 @@ from keras_soundstorm.data.espeak import (
     downsample_phonemes,
     synthesize,
 )
-from keras_soundstorm.data.records import read_token_metadata, token_dataset, write_token_records
+from keras_soundstorm.data.record_metadata import read_token_metadata
+from keras_soundstorm.data.record_writer import write_token_records
 from keras_soundstorm.data.sentences import SENTENCES
+from keras_soundstorm.data.token_pipeline import token_dataset
 from keras_soundstorm.data.toy import toy_batch
 
 __all__ = [

@@ -12,7 +12,8 @@ import os
 import numpy as np
 
 from keras_soundstorm import audio
-from keras_soundstorm.data import espeak, records
+from keras_soundstorm.data import espeak
+from keras_soundstorm.data.record_writer import write_token_records
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 
@@ -75,7 +76,7 @@ def tokenize_to_records(
     codec, examples, path_prefix, conditioning_vocabulary_size, rate_ratio, **kw
 ):
     """Writes `examples` (from the functions above) with the codec's metadata."""
-    return records.write_token_records(
+    return write_token_records(
         path_prefix,
         examples,
         codebook_size=codec.codebook_size,

@@ -351,16 +351,17 @@ def demo(args):
 
 
 def evaluate(args):
-    from keras_soundstorm.evaluation import table
+    from keras_soundstorm.evaluation.codec_runner import run_codec_evaluation
+    from keras_soundstorm.evaluation.table1 import run_table1
 
     if args.num_sentences < 1:
         raise ValueError(f"--num-sentences must be >= 1; got {args.num_sentences}.")
     if args.codec_only:
-        table.run_codec_evaluation(
+        run_codec_evaluation(
             args.codec, args.output, args.num_sentences, record=args.record_in_preset
         )
     else:
-        table.run_table1(
+        run_table1(
             args.model,
             args.codec,
             args.output,

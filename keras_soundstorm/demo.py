@@ -45,10 +45,10 @@ def spectrogram_png(path, waveforms, sample_rate, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_soundstorm.evaluation.mcd import mel_filterbank
+    from keras_soundstorm.utils.mel import mel_filterbank
 
     fft_size, hop = 1024, 160
-    filterbank = mel_filterbank(sample_rate, fft_size, 80)
+    filterbank = mel_filterbank(80, fft_size, sample_rate)
     window = np.hanning(fft_size)
     figure, axes = plt.subplots(len(waveforms), 1, figsize=(10, 2.3 * len(waveforms)))
     axes = np.atleast_1d(axes)
@@ -57,7 +57,7 @@ def spectrogram_png(path, waveforms, sample_rate, title=None):
         count = max(1 + (len(padded) - fft_size) // hop, 1)
         frames = np.stack([padded[i * hop : i * hop + fft_size] for i in range(count)])
         power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-        mel_db = 10 * np.log10(power @ filterbank.T + 1e-10)
+        mel_db = 10 * np.log10(power @ filterbank + 1e-10)
         axis.imshow(
             mel_db.T,
             origin="lower",

@@ -452,6 +452,30 @@ def test_log_magnitude_loss_is_zero_only_for_the_input_spectrum():
     assert float(log_magnitude_loss(waveform, log_magnitude + 0.5, 64)) > 0.4
 
 
+def mel_test_signals():
+    """A noisy 220 Hz tone and noise, and a noisier copy: float32 `[2, 8000]` each."""
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 16000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(8000)
+    target = np.stack([tone, 0.1 * rng.standard_normal(8000)]).astype("float32")
+    prediction = (target + 0.05 * rng.standard_normal(target.shape)).astype("float32")
+    return target, prediction
+
+
+def test_multi_scale_mel_loss_is_unchanged_by_the_shared_filterbank():
+    from keras_soundstorm.codecs import mel_filterbank, multi_scale_mel_loss
+    from keras_soundstorm.utils import mel
+
+    assert mel_filterbank is mel.mel_filterbank
+    target, prediction = mel_test_signals()
+    # Computed with the codec's own float32 filterbank (linspace bin frequencies)
+    # before the codec and MCD filterbanks were merged into `utils.mel`.
+    loss = multi_scale_mel_loss(target, prediction, 16000, (64, 256, 1024))
+    assert float(loss) == pytest.approx(0.3151579797267914, rel=1e-5)
+    loss = multi_scale_mel_loss(target, prediction, 24000, (128, 512), num_mels=80)
+    assert float(loss) == pytest.approx(0.32954129576683044, rel=1e-5)
+
+
 SPECTRAL = dict(
     encoder="stft",
     encoder_hidden_dim=16,

@@ -28,6 +28,7 @@ from keras_soundstorm.evaluation import (
     word_error_rate,
     word_errors,
 )
+from keras_soundstorm.utils.mel import hz_to_mel, mel_filterbank
 
 VOICES = ("en-us+m3/p50/r180", "en-us+f2/p50/r180", "en+m6/p35/r150")
 TEXTS = (SENTENCES[0], SENTENCES[9])  # ~2 s each
@@ -244,6 +245,40 @@ def test_mcd_needs_a_non_silent_reference_but_scores_silent_output():
     with pytest.raises(ValueError, match="reference.*silent"):
         mel_cepstral_distortion(np.zeros(4000), waveform, 16000)
     assert mel_cepstral_distortion(waveform, np.zeros(4000), 16000) > 10.0
+
+
+def test_mcd_is_unchanged_by_the_shared_filterbank():
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 16000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(8000)
+    target = np.stack([tone, 0.1 * rng.standard_normal(8000)]).astype("float32")
+    prediction = (target + 0.05 * rng.standard_normal(target.shape)).astype("float32")
+    # Computed with the MCD module's own filterbank before the codec and MCD
+    # filterbanks were merged into `utils.mel`.
+    assert mel_cepstral_distortion(target[0], prediction[0], 16000) == pytest.approx(
+        0.9391059688284299, rel=1e-12
+    )
+    truncated = mel_cepstral_distortion(
+        target[1], prediction[1], 24000, "truncate", num_coefficients=20, num_mels=60
+    )
+    assert truncated == pytest.approx(0.7021499421212022, rel=1e-12)
+
+
+def test_mel_filterbank_layout():
+    filters = mel_filterbank(num_mels=40, fft_size=512, sample_rate=16000)
+    assert filters.shape == (257, 40) and filters.dtype == np.float64
+    # 1 kHz (bin 32) lies between the centres of bands 13 and 14 (969.8 and
+    # 1039.0 mel, 999.7 mel away from 0 Hz): the two triangles share it.
+    np.testing.assert_allclose(filters[32, 13:15], [0.571254, 0.428746], atol=1e-6)
+    assert np.count_nonzero(filters[32]) == 2
+    # Overlapping triangles add up to 1 between the first and last centres.
+    centres = 700 * (10 ** (np.arange(1, 41) * hz_to_mel(8000) / 41 / 2595) - 1)
+    inside = (np.arange(257) * 31.25 >= centres[0]) & (np.arange(257) * 31.25 <= centres[-1])
+    np.testing.assert_allclose(filters[inside].sum(axis=1), 1.0, atol=1e-12)
+    # 64 bands over 33 bins: a band narrower than a bin gets weight 1 on its nearest bin.
+    narrow = mel_filterbank(64, 64, 16000)
+    assert narrow.shape == (33, 64) and np.all(narrow.max(axis=0) > 0)
+    assert np.any(np.count_nonzero(narrow, axis=0) == 1)
 
 
 # === Codebook usage ===

@@ -2,11 +2,12 @@
 
 from keras_soundstorm.codecs.benchmark import codec_throughput
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator
-from keras_soundstorm.codecs.losses import mel_filterbank, multi_scale_mel_loss
+from keras_soundstorm.codecs.losses import multi_scale_mel_loss
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import ResidualUnit, SEANetDecoder, SEANetEncoder
 from keras_soundstorm.codecs.soundstream import SoundStream
 from keras_soundstorm.codecs.spectral import ConvNeXtBlock, ISTFTDecoder, STFTEncoder
+from keras_soundstorm.utils.mel import mel_filterbank
 
 __all__ = [
     "ConvNeXtBlock",

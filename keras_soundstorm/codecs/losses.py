@@ -3,26 +3,7 @@
 import numpy as np
 from keras import ops
 
-
-def mel_filterbank(num_mels, fft_size, sample_rate, min_hz=0.0, max_hz=None):
-    """Triangular HTK-mel filters: numpy float32 `[fft_size // 2 + 1, num_mels]`.
-
-    A filter narrower than one FFT bin would be all zeros; it gets weight 1
-    on the bin nearest its centre instead.
-    """
-    max_hz = sample_rate / 2 if max_hz is None else max_hz
-    bin_hz = np.linspace(0.0, sample_rate / 2, fft_size // 2 + 1)
-    to_mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)
-    to_hz = lambda mel: 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    edges = to_hz(np.linspace(to_mel(min_hz), to_mel(max_hz), num_mels + 2))
-    lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bin_hz[None, :] - lower) / (center - lower)
-    falling = (upper - bin_hz[None, :]) / (upper - center)
-    filters = np.maximum(0.0, np.minimum(rising, falling))
-    for mel, weights in enumerate(filters):
-        if not weights.any():
-            weights[np.argmin(np.abs(bin_hz - center[mel, 0]))] = 1.0
-    return filters.T.astype("float32")
+from keras_soundstorm.utils.mel import mel_filterbank
 
 
 def stft(waveform, fft_size):
@@ -66,7 +47,7 @@ def multi_scale_mel_loss(target, prediction, sample_rate, fft_sizes, num_mels=64
     total = 0.0
     for fft_size in fft_sizes:
         filterbank = ops.convert_to_tensor(
-            mel_filterbank(min(num_mels, fft_size // 4), fft_size, sample_rate)
+            mel_filterbank(min(num_mels, fft_size // 4), fft_size, sample_rate).astype("float32")
         )
         mel_target = mel_magnitudes(target, fft_size, filterbank)
         mel_prediction = mel_magnitudes(prediction, fft_size, filterbank)

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from keras_soundstorm.evaluation._checks import check_sample_rate, check_waveform
+from keras_soundstorm.utils.mel import mel_filterbank
 
 WINDOW_SECONDS = 0.025
 HOP_SECONDS = 0.010
@@ -39,31 +40,6 @@ SILENCE_DB = 50.0
 _AMPLITUDE_FLOOR = 1e-5  # -100 dBFS: keeps log(0) out of digital silence
 _MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
 ALIGNMENTS = ("dtw", "truncate")
-
-
-def _hz_to_mel(hz):
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, "float64") / 700.0)
-
-
-def _mel_to_hz(mel):
-    return 700.0 * (10.0 ** (np.asarray(mel, "float64") / 2595.0) - 1.0)
-
-
-def mel_filterbank(sample_rate, fft_size, num_mels=NUM_MELS):
-    """Triangular HTK-mel filters from 0 Hz to Nyquist: float64 `[num_mels, fft_size // 2 + 1]`.
-
-    Filters have unit peak; a filter too narrow to hold an FFT bin takes the
-    nearest bin, so no band is empty.
-    """
-    bin_hz = np.arange(fft_size // 2 + 1) * sample_rate / fft_size
-    edges = _mel_to_hz(np.linspace(0.0, _hz_to_mel(sample_rate / 2), num_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bin_hz - lower) / (centre - lower)
-    falling = (upper - bin_hz) / (upper - centre)
-    filters = np.maximum(0.0, np.minimum(rising, falling))
-    for band in np.flatnonzero(filters.sum(axis=1) == 0):
-        filters[band, np.argmin(np.abs(bin_hz - centre[band, 0]))] = 1.0
-    return filters
 
 
 def _frames(waveform, window, hop):
@@ -81,7 +57,7 @@ def _analyse(waveform, sample_rate, num_coefficients, num_mels):
     fft_size = 1 << (window - 1).bit_length()
     frames = _frames(waveform, window, hop) * np.hanning(window + 2)[1:-1]
     power = np.abs(np.fft.rfft(frames, fft_size, axis=-1)) ** 2
-    mel_power = power @ mel_filterbank(sample_rate, fft_size, num_mels).T
+    mel_power = power @ mel_filterbank(num_mels, fft_size, sample_rate)
     log_amplitude = 0.5 * np.log(np.maximum(mel_power, _AMPLITUDE_FLOOR**2))
     # DCT-II with 1/K: inverts ln|X_k| = c0 + 2 sum_n c_n cos(pi n (k + 1/2) / K).
     k = np.arange(num_mels) + 0.5

@@ -12,7 +12,8 @@ import time
 import numpy as np
 
 from keras_soundstorm import audio, prompting
-from keras_soundstorm.data import espeak
+from keras_soundstorm.data.espeak_corpus import EspeakCorpus
+from keras_soundstorm.data.voices import Voice
 
 SAVED_MODELS = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "saved_models")
@@ -91,7 +92,7 @@ def run_demo(
     lists them), text eSpeak cannot speak, or text longer than `MAX_SECONDS`.
     """
     start = time.perf_counter()
-    voice = espeak.Voice.parse(voice).name
+    voice = Voice.parse(voice).name
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"`text` must be a non-empty English sentence; got {text!r}.")
     _check_preset_dir(model_preset, "SoundStorm", "--model")
@@ -103,7 +104,7 @@ def run_demo(
 
     model = kss.SoundStorm.from_preset(model_preset)
     codec = SoundStream.from_preset(codec_preset)
-    corpus = espeak.EspeakCorpus(
+    corpus = EspeakCorpus(
         sample_rate=codec.sample_rate,
         frame_rate=int(codec.frame_rate),
         frame_multiple=model.backbone.conditioning_rate_ratio,

@@ -11,7 +11,9 @@ import zlib
 
 import numpy as np
 
-from keras_soundstorm.data import espeak
+from keras_soundstorm.data.espeak_engine import Utterance
+from keras_soundstorm.data.phonemes import downsample_phonemes
+from keras_soundstorm.data.voices import Voice
 
 PROMPT_SECONDS = 3.0
 
@@ -25,7 +27,7 @@ def voice_prompt(corpus, voice, seconds=PROMPT_SECONDS, exclude_sentence_ids=())
     choice of sentences depends only on the voice name, so a voice always gets
     the same prompt.
     """
-    voice = espeak.Voice.parse(voice).name
+    voice = Voice.parse(voice).name
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
         raise ValueError(f"`seconds` must be a positive number; got {seconds!r}.")
     frames = int(round(seconds * corpus.frame_rate))
@@ -43,7 +45,7 @@ def voice_prompt(corpus, voice, seconds=PROMPT_SECONDS, exclude_sentence_ids=())
         if sum(len(p) for p in phonemes) >= frames:
             break
     hop = corpus.hop_length
-    return espeak.Utterance(
+    return Utterance(
         waveform=np.concatenate(waveforms)[: frames * hop],
         sample_rate=corpus.sample_rate,
         phoneme_ids=np.concatenate(phonemes)[:frames],
@@ -138,7 +140,7 @@ def speak(model, codec, phoneme_ids, prompt=None, seed=0, **generate_kwargs):
                 f"got {prompt_frames} frames and {len(prompt.phoneme_ids)} phonemes."
             )
         phoneme_ids = np.concatenate([prompt.phoneme_ids, phoneme_ids])
-    conditioning = espeak.downsample_phonemes(phoneme_ids, ratio)[None]
+    conditioning = downsample_phonemes(phoneme_ids, ratio)[None]
     codes = model.generate(
         conditioning=conditioning, prompt_codes=prompt_codes, seed=seed, **generate_kwargs
     )

@@ -13,14 +13,15 @@ from keras_soundstorm.data import (
     EspeakCorpus,
     Voice,
     downsample_phonemes,
-    espeak,
     synthesize,
 )
+from keras_soundstorm.data.phonemes import _VOWELS, SILENCE_ID, UNKNOWN_ID, phoneme_id
+from keras_soundstorm.data.voices import LANGUAGES, SPLITS
 
 PAUSED_TEXT = "Wait. Then, after a long pause, speak again."
 VOWEL_IDS = np.array(
-    [espeak.phoneme_id(stress + vowel) for vowel in espeak._VOWELS for stress in ",'"]
-    + [espeak.phoneme_id(vowel) for vowel in espeak._VOWELS]
+    [phoneme_id(stress + vowel) for vowel in _VOWELS for stress in ",'"]
+    + [phoneme_id(vowel) for vowel in _VOWELS]
 )
 
 
@@ -63,16 +64,16 @@ def test_sentences_and_inventory():
     assert len(set(PHONEME_INVENTORY)) == len(PHONEME_INVENTORY)
     assert PHONEME_INVENTORY[0] == "<sil>" and PHONEME_INVENTORY[1] == "<unk>"
     assert EspeakCorpus(cache=False).phoneme_vocabulary_size == len(PHONEME_INVENTORY)
-    assert espeak.phoneme_id("_:") == espeak.phoneme_id("_") == 0
-    assert espeak.phoneme_id("'aI") == PHONEME_INVENTORY.index("'aI")
-    assert espeak.phoneme_id("no-such-phoneme") == espeak.UNKNOWN_ID
+    assert phoneme_id("_:") == phoneme_id("_") == 0
+    assert phoneme_id("'aI") == PHONEME_INVENTORY.index("'aI")
+    assert phoneme_id("no-such-phoneme") == UNKNOWN_ID
 
 
 def test_all_emitted_phonemes_are_in_the_inventory():
-    for k, language in enumerate(espeak.LANGUAGES):
+    for k, language in enumerate(LANGUAGES):
         text = " ".join(SENTENCES[k * 37 % len(SENTENCES) :][:2])
         utterance = synthesize(text, f"{language}+m1/p50/r180")
-        assert espeak.UNKNOWN_ID not in utterance.phoneme_ids, language
+        assert UNKNOWN_ID not in utterance.phoneme_ids, language
         assert len(set(utterance.phoneme_ids.tolist())) > 10
 
 
@@ -110,7 +111,7 @@ def test_frames_align_with_audio():
     assert utterance.phoneme_ids.dtype == np.int32
     assert len(utterance.phoneme_ids) * hop == len(utterance.waveform)
     rms = frame_rms(utterance)
-    silent = utterance.phoneme_ids == espeak.SILENCE_ID
+    silent = utterance.phoneme_ids == SILENCE_ID
     spoken = ~silent
     assert silent[1:-1].sum() >= 15  # the pauses at "." and ","
     # Pause frames are quiet; phoneme frames (bar stop closures) carry energy.
@@ -153,7 +154,7 @@ def test_voices_are_distinct():
 
 
 def test_splits_are_disjoint_and_cover(corpus):
-    pairs = {name: corpus.split(name) for name in espeak.SPLITS}
+    pairs = {name: corpus.split(name) for name in SPLITS}
     for name, split_pairs in pairs.items():
         assert len(split_pairs) == 4 * len(corpus.split_sentence_ids(name))
         assert len(set(split_pairs)) == len(split_pairs)

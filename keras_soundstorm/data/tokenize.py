@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from keras_soundstorm import audio
-from keras_soundstorm.data import espeak
+from keras_soundstorm.data.phonemes import downsample_phonemes
 from keras_soundstorm.data.record_writer import write_token_records
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
@@ -36,7 +36,7 @@ def espeak_examples(codec, corpus, pairs, rate_ratio=2, progress=True):
         )
     for utterance in corpus.utterances(pairs, progress=progress):
         codes = codec.encode(utterance.waveform[None])[0]
-        phonemes = espeak.downsample_phonemes(utterance.phoneme_ids, rate_ratio)
+        phonemes = downsample_phonemes(utterance.phoneme_ids, rate_ratio)
         codes, conditioning = _aligned(codes, phonemes, rate_ratio)
         if codes is None:
             continue
@@ -118,9 +118,7 @@ def espeak_voice_streams(codec, corpus, pairs, rate_ratio=2, progress=True):
         waveform = np.concatenate([u.waveform for u in utterances])
         phonemes = np.concatenate([u.phoneme_ids for u in utterances])
         codes = codec.encode(waveform[None])[0]
-        codes, conditioning = _aligned(
-            codes, espeak.downsample_phonemes(phonemes, rate_ratio), rate_ratio
-        )
+        codes, conditioning = _aligned(codes, downsample_phonemes(phonemes, rate_ratio), rate_ratio)
         yield {
             "utterance_id": voice,
             "codes": codes,

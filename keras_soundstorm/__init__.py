@@ -16,7 +16,7 @@ from keras_soundstorm import (
     layers,
     masking,
 )
-from keras_soundstorm.models.presets import CONFIGS
+from keras_soundstorm.models.configs import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
 from keras_soundstorm.version import __version__

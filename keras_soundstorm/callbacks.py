@@ -6,7 +6,7 @@ import time
 
 import keras
 
-from keras_soundstorm.models.presets import atomic_write_text
+from keras_soundstorm.utils.files import atomic_write_text
 
 
 class WallTime(keras.callbacks.Callback):

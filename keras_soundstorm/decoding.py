@@ -5,8 +5,8 @@ pass samples a token for every still-masked position of level `q`, keeps the
 most confident ones and re-masks the rest, so that after iteration `i` exactly
 `floor(N_q * cos(pi/2 * i / S_q))` tokens of the level stay masked (at least
 one fewer than before). Committed tokens are never re-ranked, finer levels stay
-MASK until their turn and the last iteration of each level is greedy. See
-`../shared/SOUNDSTORM.md`, "Decoding".
+MASK until their turn and the last iteration of each level is greedy, as the
+SoundStorm paper (Borsos et al., 2023) decodes.
 
 The whole schedule runs as one `ops.fori_loop` over `sum(steps_per_level)`
 passes, so a compiled decode holds a single copy of the model.
@@ -15,9 +15,10 @@ passes, so a compiled decode holds a single copy of the model.
 import math
 import numbers
 
-import keras
 import numpy as np
 from keras import ops
+
+from keras_soundstorm import backend
 
 
 def default_steps_per_level(num_levels):
@@ -72,38 +73,8 @@ def decode_schedule(steps_per_level):
     )
 
 
-def random_uniform(shape, seed, counter):
-    """Uniform noise in (0, 1) from a scalar int seed tensor and a step counter.
-
-    Stateless, so it works inside any compiled loop on every backend, and the
-    same `(seed, counter)` always gives the same numbers on a given backend.
-    """
-    tiny = 1e-7
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), counter)
-        return jax.random.uniform(key, shape, minval=tiny, maxval=1.0 - tiny)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        pair = tf.stack([tf.cast(seed, "int32"), tf.cast(counter, "int32")])
-        return tf.random.stateless_uniform(shape, seed=pair, minval=tiny, maxval=1.0 - tiny)
-    if backend == "torch":
-        import torch
-
-        generator = torch.Generator(device="cpu")
-        generator.manual_seed((int(seed) * 1_000_003 + int(counter)) & 0xFFFFFFFF)
-        noise = torch.rand(tuple(int(d) for d in shape), generator=generator)
-        device = keras.src.backend.torch.core.get_device()
-        return noise.clamp_(tiny, 1.0 - tiny).to(device)
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(counter)])
-    return np.clip(rng.random(shape), tiny, 1.0 - tiny).astype("float32")
-
-
 def _gumbel(shape, seed, counter):
-    return -ops.log(-ops.log(random_uniform(shape, seed, counter)))
+    return -ops.log(-ops.log(backend.uniform_noise(shape, seed, counter)))
 
 
 def iterative_decode(
@@ -171,7 +142,13 @@ def iterative_decode(
         level_codes = ops.sum(ops.where(is_level, codes, 0), axis=2)  # [B, T]
         masked = ops.logical_and(ops.equal(level_codes, codebook_size), padding_mask)
 
-        logits = ops.cast(logits_fn(codes, level), "float32") / temperature
+        logits = logits_fn(codes, level)
+        if logits.shape[-1] is not None and logits.shape[-1] != codebook_size:
+            raise ValueError(
+                f"`logits_fn` returns {logits.shape[-1]} logits per token but "
+                f"`codebook_size` is {codebook_size}: they must be equal."
+            )
+        logits = ops.cast(logits, "float32") / temperature
         if top_k is not None:
             kth_largest = ops.top_k(logits, int(top_k))[0][..., -1:]
             logits = ops.where(logits < kth_largest, -np.inf, logits)

@@ -17,8 +17,8 @@ import os
 import keras
 from keras import ops
 
-from keras_soundstorm import decoding
-from keras_soundstorm.models import presets
+from keras_soundstorm import backend, decoding
+from keras_soundstorm.utils import files
 
 
 def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
@@ -41,12 +41,7 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             serialized for.
         steps_per_level: the decoding schedule baked into the export.
     """
-    backend = keras.backend.backend()
-    if backend not in ("tensorflow", "jax"):
-        raise ValueError(
-            f"SavedModel export needs the tensorflow or jax backend; this is {backend!r}. "
-            "Save a preset, then export it with KERAS_BACKEND=tensorflow (or jax)."
-        )
+    backend.check_can_export()
     backbone = model.backbone
     if not backbone.is_conditional:
         raise ValueError(
@@ -60,7 +55,7 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         num_frames = ops.shape(conditioning)[1] * r
         codes = initial_codes(prompt_codes, prompt_length, num_frames, c)
         padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
-        return {"codes": model.decode(codes, conditioning, padding_mask, seed, steps)}
+        return {"codes": model.fill_masked_tokens(codes, conditioning, padding_mask, seed, steps)}
 
     signature = [
         keras.InputSpec(shape=(None, None), dtype="int32", name="conditioning"),
@@ -68,18 +63,14 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         keras.InputSpec(shape=(None,), dtype="int32", name="prompt_length"),
         keras.InputSpec(shape=(), dtype="int32", name="seed"),
     ]
-    kwargs = {}
-    if backend == "jax":
-        kwargs = dict(
-            is_static=False,
-            jax2tf_kwargs={
-                "native_serialization": True,
-                "native_serialization_platforms": tuple(platforms),
-            },
-        )
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=signature, **kwargs)
-    with presets.atomic_directory(path) as staging:
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        input_signature=signature,
+        **backend.export_endpoint_kwargs(platforms),
+    )
+    with files.atomic_directory(path) as staging:
         archive.write_out(staging, verbose=False)
     return os.fspath(path)

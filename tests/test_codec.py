@@ -328,6 +328,28 @@ def test_preset_round_trip_gives_identical_codes(trained, tmp_path):
     np.testing.assert_allclose(loaded.decode(codes), codec.decode(codes), atol=1e-5)
 
 
+def test_hub_handles_are_downloaded_then_loaded(micro, tmp_path, monkeypatch):
+    """`hf://` and `kaggle://` handles go to huggingface_hub / kagglehub (faked here:
+    no internet), and the directory they return is loaded."""
+    import huggingface_hub
+    import kagglehub
+
+    micro.save_to_preset(tmp_path / "codec")
+    asked = []
+    monkeypatch.setattr(
+        huggingface_hub,
+        "snapshot_download",
+        lambda repo_id: asked.append(repo_id) or str(tmp_path / "codec"),
+    )
+    monkeypatch.setattr(
+        kagglehub, "model_download", lambda handle: asked.append(handle) or str(tmp_path / "codec")
+    )
+    for handle in ("hf://someone/codec", "kaggle://someone/codec/keras/v1"):
+        loaded = SoundStream.from_preset(handle)
+        assert loaded.count_params() == micro.count_params()
+    assert asked == ["someone/codec", "someone/codec/keras/v1"]
+
+
 def test_failed_save_keeps_the_previous_preset(micro, tmp_path, monkeypatch):
     preset = tmp_path / "codec"
     micro.save_to_preset(preset)
@@ -387,7 +409,7 @@ def test_bad_codes_are_rejected(micro):
 
 
 def test_bad_presets_and_configs_are_rejected(micro, tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="nor an existing directory"):
         SoundStream.from_preset(tmp_path / "missing")
     micro.save_to_preset(tmp_path / "codec")
     os.remove(tmp_path / "codec" / "model.weights.h5")
@@ -398,8 +420,8 @@ def test_bad_presets_and_configs_are_rejected(micro, tmp_path):
     open(tmp_path / "codec" / "model.weights.h5", "w").close()
     with pytest.raises(ValueError, match="not a 'keras_soundstorm>SoundStream'"):
         SoundStream.from_preset(tmp_path / "codec")
-    with pytest.raises(ValueError, match="local directory"):
-        SoundStream.from_preset("hf://someone/codec")
+    with pytest.raises(ValueError, match="unknown scheme"):
+        SoundStream.from_preset("s3://someone/codec")
     for kwargs, message in [
         (dict(strides=(2, 0)), "strides"),
         (dict(quantizer_dropout=1.5), "quantizer_dropout"),

@@ -4,8 +4,10 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import make_backbone
 from keras import ops
 
+import keras_soundstorm as kss
 from keras_soundstorm import decoding
 
 C, Q = 16, 3
@@ -200,3 +202,36 @@ def test_schedule_tables():
     assert len(level) == 27
     assert greedy.sum() == 12 and fraction[15] == 0 and level[16] == 1
     assert np.all(np.diff(fraction[:16]) < 0)
+
+
+def test_compiled_decode_equals_eager_decode():
+    """`generate` compiles its decode (jax.jit / tf.function); `run_eagerly` runs
+    the same passes op by op, with the same result."""
+    model = kss.SoundStorm(make_backbone())
+    conditioning = np.arange(24, dtype="int32").reshape(2, 12) % 32
+    prompt = np.arange(2 * 8 * 4, dtype="int32").reshape(2, 8, 4) % 64
+    kwargs = dict(
+        conditioning=conditioning,
+        prompt_codes=prompt,
+        prompt_length=[8, 3],
+        steps_per_level=(4, 2, 1, 1),
+        top_k=20,
+        seed=11,
+    )
+    compiled = model.generate(**kwargs)
+    model.run_eagerly = True
+    eager = model.generate(**kwargs)
+    np.testing.assert_array_equal(eager, compiled)
+    assert (compiled[:, :, 0] != 64).all()
+
+
+@pytest.mark.parametrize("width", [C - 1, C + 1])
+def test_logits_of_another_width_than_codebook_size_are_an_error(width):
+    codes = np.full((1, 5, Q), C, "int32")
+    logits_fn = lambda codes, level: ops.zeros((1, 5, width))
+    with pytest.raises(
+        ValueError, match=f"returns {width} logits per token but `codebook_size` is {C}"
+    ):
+        decoding.iterative_decode(
+            logits_fn, codes, steps_per_level=(2, 1, 1), codebook_size=C, seed=0
+        )

@@ -225,19 +225,19 @@ def per_replica_loss(model, batch, seed_state, num_replicas):
     """Mean over replicas of the loss each computes on its slice of `batch`:
     every replica starts from seed state `seed_state` (the state is mirrored)
     and draws its masks from its own stream (its replica id)."""
-    from keras_soundstorm.models import soundstorm as soundstorm_module
+    from keras_soundstorm import backend
 
     size = len(batch["codes"]) // num_replicas
     losses = []
-    replica_id = soundstorm_module._tf_replica_id
+    replica_id = backend.replica_id
     try:
         for replica in range(num_replicas):
             part = {k: v[replica * size : (replica + 1) * size] for k, v in batch.items()}
             model.training_masker.seed_generator.state.assign(seed_state)
-            soundstorm_module._tf_replica_id = lambda replica=replica: replica
+            backend.replica_id = lambda replica=replica: replica
             losses.append(float(model.compute_loss(y_pred=model(part, training=True))))
     finally:
-        soundstorm_module._tf_replica_id = replica_id
+        backend.replica_id = replica_id
     return float(np.mean(losses))
 
 

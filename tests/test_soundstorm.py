@@ -175,7 +175,7 @@ def test_failed_save_keeps_previous_preset(tmp_path, monkeypatch):
 
 
 def test_preset_errors(tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="nor an existing directory"):
         kss.SoundStorm.from_preset(tmp_path / "nothing")
     model = kss.SoundStorm(make_backbone())
     model.backbone.save_to_preset(tmp_path / "backbone_only")

@@ -209,7 +209,7 @@ def test_cli_train_rejects_bad_long_run_options(tmp_path, extra, message):
 
 
 def test_record_in_metadata_adds_a_key_and_keeps_the_rest(tmp_path):
-    from keras_soundstorm.models.presets import record_in_metadata
+    from keras_soundstorm.utils.preset_files import record_in_metadata
 
     (tmp_path / "metadata.json").write_text(json.dumps({"training": {"steps": 3}}))
     record_in_metadata(tmp_path, "evaluation", {"speaker_cosine": 0.91})

@@ -8,21 +8,18 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_soundstorm import backend
 from keras_soundstorm.codecs import losses
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
 from keras_soundstorm.codecs.spectral import ISTFTDecoder, STFTEncoder, inverse_stft
-from keras_soundstorm.models import presets
+from keras_soundstorm.utils import files, preset_files, preset_registry
+from keras_soundstorm.utils.validation import require_int
 from keras_soundstorm.version import __version__
 
 ENCODERS = ("seanet", "stft")
 DECODERS = ("seanet", "istft")
-
-
-def _require_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
 
 
 def _require_fraction(name, value, low_open=False, high_open=False):
@@ -167,7 +164,7 @@ class SoundStream(keras.Model):
             ("decoder_num_blocks", decoder_num_blocks, 0),
             ("stft_frames_per_frame", stft_frames_per_frame, 1),
         ]:
-            _require_int(name, value, minimum)
+            require_int(name, value, minimum)
         for name, values, minimum in [
             ("strides", strides, 1),
             ("dilations", dilations, 1),
@@ -176,7 +173,7 @@ class SoundStream(keras.Model):
             if not values:
                 raise ValueError(f"`{name}` must be a non-empty tuple of ints.")
             for value in values:
-                _require_int(f"every entry of `{name}`", value, minimum)
+                require_int(f"every entry of `{name}`", value, minimum)
         _require_fraction("ema_decay", ema_decay, low_open=True, high_open=True)
         _require_fraction("dead_code_threshold", dead_code_threshold, high_open=True)
         _require_fraction("usage_decay", usage_decay, low_open=True, high_open=True)
@@ -402,8 +399,8 @@ class SoundStream(keras.Model):
         `jit_compile="auto"` means XLA on JAX only: on TensorFlow, XLA takes
         minutes to compile this convolution stack for no faster steps on CPU.
         """
-        if jit_compile == "auto" and keras.backend.backend() == "tensorflow":
-            jit_compile = False
+        if jit_compile == "auto":
+            jit_compile = backend.default_jit_compile()
         for name in ("loss", "metrics", "weighted_metrics"):
             if kwargs.get(name) is not None:
                 raise ValueError(
@@ -486,37 +483,16 @@ class SoundStream(keras.Model):
 
     def _inference_function(self, kind, num_levels):
         """One compiled encode / decode per (kind, levels), reused across shapes."""
-        key = (kind, num_levels)
+        key = (kind, num_levels, bool(self.run_eagerly))
         if key in self._inference_functions:
             return self._inference_functions[key]
         if kind == "encode":
             function = lambda waveform: self._encode(waveform, num_levels)
         else:
             function = self._decode
-        backend = keras.backend.backend()
-        if backend == "jax":
-            import jax
-
-            variables = self.variables
-
-            @jax.jit
-            def stateless(values, inputs):
-                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                    return function(inputs)
-
-            compiled = lambda inputs: stateless([v.value for v in variables], inputs)
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            compiled = tf.function(function, reduce_retracing=True)
-        elif backend == "torch":
-            import torch
-
-            def compiled(inputs):
-                with torch.no_grad():
-                    return function(inputs)
-        else:
-            compiled = function
+        compiled = backend.compiled_inference(
+            function, self.variables, run_eagerly=bool(self.run_eagerly)
+        )
         self._inference_functions[key] = compiled
         return compiled
 
@@ -566,13 +542,13 @@ class SoundStream(keras.Model):
         The weights include the codebooks and their EMA state (not the
         optimizer state).
         """
-        with presets.atomic_directory(preset_dir) as staging_dir:
+        with files.atomic_directory(preset_dir) as staging_dir:
             with open(os.path.join(staging_dir, "config.json"), "w") as f:
                 json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
             metadata = {
                 "keras_version": keras.__version__,
                 "keras_soundstorm_version": __version__,
-                "backend": keras.backend.backend(),
+                "backend": backend.name(),
                 "parameter_count": int(self.count_params()),
                 "sample_rate": self.sample_rate,
                 "frame_rate": self.frame_rate,
@@ -590,15 +566,21 @@ class SoundStream(keras.Model):
                 self, os.path.join(staging_dir, "model.weights.h5"), objects_to_skip=skips
             )
 
+    @preset_registry.classproperty
+    def presets(cls):
+        """The shipped codecs: `{name: {description, parameter_count, trained_on, metadata}}`."""
+        return preset_registry.list_presets(cls.__name__)
+
     @classmethod
-    def from_preset(cls, preset_dir):
-        """Loads a codec saved by `save_to_preset` from a local directory."""
-        preset_dir = os.fspath(preset_dir)
-        if "://" in preset_dir:
-            raise ValueError(
-                f"`SoundStream.from_preset` takes a local directory; got {preset_dir!r}."
-            )
-        presets.check_preset(preset_dir, cls, task=False)
+    def from_preset(cls, preset):
+        """Loads a codec from a shipped preset's name, a directory or a handle.
+
+        `preset`: a name of `SoundStream.presets` (e.g. "soundstream_espeak_16khz"),
+        a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
+        """
+        preset_dir = preset_registry.resolve_preset(preset, cls.__name__)
+        preset_dir = preset_files.download_preset(preset_dir)
+        preset_files.check_preset(preset_dir, cls, task=False)
         with open(os.path.join(preset_dir, "config.json")) as f:
             config = json.load(f)
         codec = cls.from_config(config["config"])

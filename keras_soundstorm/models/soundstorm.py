@@ -10,34 +10,11 @@ import keras_hub
 import numpy as np
 from keras import layers, ops
 
-from keras_soundstorm import decoding, masking
+from keras_soundstorm import backend, decoding, export, masking
 from keras_soundstorm.layers import LevelHeads
 from keras_soundstorm.models import inputs as input_checks
-from keras_soundstorm.models import presets
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
-
-
-def _tf_replica_count():
-    """Replicas of the current tf.distribute strategy (1 on other backends).
-
-    tf.distribute sums the replicas' gradients, so each replica's loss is
-    divided by this (as Keras does for its built-in losses).
-    """
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _tf_replica_id():
-    """This replica's index under tf.distribute (0 elsewhere)."""
-    if keras.backend.backend() != "tensorflow":
-        return 0
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    return 0 if context is None else context.replica_id_in_sync_group
+from keras_soundstorm.utils import files, preset_files, preset_registry
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
@@ -66,7 +43,7 @@ class TrainingMasker(layers.Layer):
             padding_mask,
             seed=self.seed_generator,
             codebook_size=self.codebook_size,
-            stream=_tf_replica_id(),
+            stream=backend.replica_id(),
         )
         level = sample["level"]
         targets = ops.take_along_axis(ops.cast(codes, "int32"), level[:, None, None], axis=2)
@@ -189,7 +166,7 @@ class SoundStorm(keras_hub.models.Task):
         loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
         if self.losses:
             loss = loss + sum(self.losses)
-        return loss / _tf_replica_count()
+        return loss / backend.replica_count()
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.masked_accuracy.update_state(
@@ -231,7 +208,7 @@ class SoundStorm(keras_hub.models.Task):
         hidden = self.backbone(inputs, training=False)
         return self.level_heads(hidden, level)
 
-    def decode(
+    def fill_masked_tokens(
         self,
         codes,
         conditioning,
@@ -242,7 +219,13 @@ class SoundStorm(keras_hub.models.Task):
         top_k=None,
         choice_temperature=1.0,
     ):
-        """Uncompiled decode of prepared tensors (see `generate` for the args)."""
+        """Replaces every MASK of prepared tensors, uncompiled.
+
+        `codes` int `[B, T, Q]` (MASK = `codebook_size` where to generate),
+        `conditioning` int `[B, T/r]`, `padding_mask` bool `[B, T]`, `seed` a
+        scalar int tensor; returns int32 `[B, T, Q]`. `generate` prepares
+        these from user input and compiles this; see it for the other args.
+        """
         return decoding.iterative_decode(
             functools.partial(self.logits, conditioning=conditioning, padding_mask=padding_mask),
             codes,
@@ -315,51 +298,25 @@ class SoundStorm(keras_hub.models.Task):
         return codes[0] if prepared["unbatched"] else codes
 
     def _compiled_decode(self, steps, temperature, top_k, choice_temperature):
-        """One compiled decode per decoding setting, reused across shapes/buckets."""
-        key = (steps, temperature, top_k, choice_temperature)
+        """One compiled decode per decoding setting, reused across shapes/buckets.
+
+        With `model.run_eagerly = True` the decode runs op by op.
+        """
+        key = (steps, temperature, top_k, choice_temperature, bool(self.run_eagerly))
         cache = self._decode_cache.functions
-        if key in cache:
-            return cache[key]
-        decode = functools.partial(
-            self.decode,
-            steps_per_level=steps,
-            temperature=temperature,
-            top_k=top_k,
-            choice_temperature=choice_temperature,
-        )
-        backend = keras.backend.backend()
-        if backend == "jax":
-            import jax
-
+        if key not in cache:
+            decode = functools.partial(
+                self.fill_masked_tokens,
+                steps_per_level=steps,
+                temperature=temperature,
+                top_k=top_k,
+                choice_temperature=choice_temperature,
+            )
             variables = self.backbone.variables + self.level_heads.variables
-
-            @jax.jit
-            def stateless_decode(values, codes, conditioning, padding_mask, seed):
-                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                    return decode(codes, conditioning, padding_mask, seed)
-
-            def fn(codes, conditioning, padding_mask, seed):
-                values = [v.value for v in variables]
-                return stateless_decode(values, codes, conditioning, padding_mask, seed)
-
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            # Graph mode without XLA: oneDNN's bf16 kernels use the CPU's AMX
-            # units, XLA:CPU does not (see the benchmark).
-            fn = tf.function(decode, reduce_retracing=True)
-        else:
-
-            def fn(*args):
-                if backend == "torch":
-                    import torch
-
-                    with torch.no_grad():
-                        return decode(*args)
-                return decode(*args)
-
-        cache[key] = fn
-        return fn
+            cache[key] = backend.compiled_inference(
+                decode, variables, run_eagerly=bool(self.run_eagerly)
+            )
+        return cache[key]
 
     # --- Presets and export -------------------------------------------------
 
@@ -369,7 +326,7 @@ class SoundStorm(keras_hub.models.Task):
         `metadata`: an optional JSON-serializable dict merged into the
         preset's `metadata.json` (e.g. what the model was trained on).
         """
-        with presets.atomic_directory(preset_dir) as staging_dir:
+        with files.atomic_directory(preset_dir) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
             if metadata:
                 path = os.path.join(staging_dir, "metadata.json")
@@ -390,10 +347,23 @@ class SoundStorm(keras_hub.models.Task):
     def load_task_weights(self, filepath):
         keras.saving.load_weights(self, filepath, objects_to_skip=self._preset_skips())
 
+    @preset_registry.classproperty
+    def presets(cls):
+        """The shipped presets: `{name: {description, parameter_count, trained_on, metadata}}`.
+
+        `metadata` holds the preset's training record and evaluation.
+        """
+        return preset_registry.list_presets(cls.__name__)
+
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Loads a `SoundStorm` from a preset directory (or a KerasHub handle)."""
-        preset = presets.check_preset(preset, cls, task=True)
+        """Loads a `SoundStorm` from a shipped preset's name, a directory or a handle.
+
+        `preset`: a name of `SoundStorm.presets` (e.g. "soundstorm_espeak_small"),
+        a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
+        """
+        preset = preset_registry.resolve_preset(preset, cls.__name__)
+        preset = preset_files.check_preset(preset, cls, task=True)
         if "dtype" not in kwargs and os.path.isdir(str(preset)):
             # keras-hub 0.32 cannot read a mixed policy (e.g. "mixed_bfloat16")
             # back from config.json by itself; passing it explicitly works.
@@ -410,8 +380,6 @@ class SoundStorm(keras_hub.models.Task):
 
         See `keras_soundstorm.export.export_saved_model`.
         """
-        from keras_soundstorm import export
-
         return export.export_saved_model(
             self, path, platforms=platforms, steps_per_level=steps_per_level
         )

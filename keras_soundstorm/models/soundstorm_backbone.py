@@ -1,10 +1,13 @@
 """SoundStormBackbone: summed token embeddings -> bidirectional Conformer."""
 
+import math
+
 import keras
 import keras_hub
 
 from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
-from keras_soundstorm.models import presets
+from keras_soundstorm.utils import files, preset_files, preset_registry
+from keras_soundstorm.utils.validation import require_int
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
@@ -64,7 +67,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         dtype=None,
         **kwargs,
     ):
-        presets.validate_backbone_args(
+        _validate_args(
             num_levels=num_levels,
             codebook_size=codebook_size,
             conditioning_vocabulary_size=conditioning_vocabulary_size,
@@ -75,6 +78,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             intermediate_dim=intermediate_dim,
             conv_kernel_size=conv_kernel_size,
             dropout=dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
         )
         conditional = bool(conditioning_vocabulary_size)
 
@@ -193,11 +197,66 @@ class SoundStormBackbone(keras_hub.models.Backbone):
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
         """Saves config and weights to `preset_dir`, atomically."""
-        with presets.atomic_directory(preset_dir) as staging_dir:
+        with files.atomic_directory(preset_dir) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+
+    @preset_registry.classproperty
+    def presets(cls):
+        """Shipped presets whose backbone this class loads (see `SoundStorm.presets`)."""
+        return preset_registry.list_presets(cls.__name__)
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Loads a backbone from a preset directory (or a KerasHub handle)."""
-        preset = presets.check_preset(preset, cls, task=False)
+        """Loads a backbone from a shipped preset's name, a directory or a KerasHub handle."""
+        preset = preset_registry.resolve_preset(preset, cls.__name__)
+        preset = preset_files.check_preset(preset, cls, task=False)
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+
+def _validate_args(
+    num_levels,
+    codebook_size,
+    conditioning_vocabulary_size,
+    conditioning_rate_ratio,
+    hidden_dim,
+    num_layers,
+    num_heads,
+    intermediate_dim,
+    conv_kernel_size,
+    dropout,
+    layer_norm_epsilon,
+):
+    """Raises ValueError naming the first bad constructor argument."""
+    require_int("num_levels", num_levels, 1)
+    require_int("codebook_size", codebook_size, 2)
+    if conditioning_vocabulary_size is not None:
+        require_int("conditioning_vocabulary_size", conditioning_vocabulary_size, 0)
+    require_int("conditioning_rate_ratio", conditioning_rate_ratio, 1)
+    for name, value in [
+        ("hidden_dim", hidden_dim),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("intermediate_dim", intermediate_dim),
+        ("conv_kernel_size", conv_kernel_size),
+    ]:
+        require_int(name, value, 1)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
+        )
+    if (hidden_dim // num_heads) % 2:
+        raise ValueError(
+            f"The head size hidden_dim / num_heads = {hidden_dim // num_heads} must be "
+            "even for rotary embeddings."
+        )
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be a number in [0, 1); got {dropout!r}.")
+    if (
+        isinstance(layer_norm_epsilon, bool)
+        or not isinstance(layer_norm_epsilon, (int, float))
+        or not math.isfinite(layer_norm_epsilon)
+        or layer_norm_epsilon <= 0
+    ):
+        raise ValueError(
+            f"`layer_norm_epsilon` must be a finite number > 0; got {layer_norm_epsilon!r}."
+        )

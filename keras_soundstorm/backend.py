@@ -1,0 +1,141 @@
+"""The backend seam: the only module that branches on the Keras backend.
+
+Compiled inference, tf.distribute replica facts, stateless noise and the
+export options differ between JAX, TensorFlow and PyTorch; everything else in
+the package is written once with `keras.ops`.
+"""
+
+import keras
+import numpy as np
+
+
+def name():
+    """The Keras backend in use: "jax", "tensorflow", "torch" or "numpy"."""
+    return keras.backend.backend()
+
+
+def compiled_inference(function, variables, run_eagerly=False):
+    """Compiles `function(*tensors)` for inference on the current backend.
+
+    JAX: `jax.jit` of a stateless call (the current values of `variables` are
+    passed in, so later weight updates are seen). TensorFlow: a `tf.function`
+    (graph mode without XLA: oneDNN's bf16 kernels use a CPU's AMX units,
+    XLA:CPU does not). PyTorch: eager under `torch.no_grad()`.
+
+    Args:
+        function: takes and returns tensors (or nests of them).
+        variables: every `keras.Variable` that `function` reads.
+        run_eagerly: if True, `function` runs op by op (no compilation), for
+            debugging and for checking the compiled version against it.
+    """
+    backend = name()
+    if backend == "torch":
+        import torch
+
+        def no_grad(*args):
+            with torch.no_grad():
+                return function(*args)
+
+        return no_grad
+    if run_eagerly:
+        return function
+    if backend == "jax":
+        import jax
+
+        variables = list(variables)
+
+        @jax.jit
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return function(*args)
+
+        return lambda *args: stateless([v.value for v in variables], *args)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, reduce_retracing=True)
+    return function
+
+
+def replica_count():
+    """Replicas of the current tf.distribute strategy (1 elsewhere).
+
+    tf.distribute sums the replicas' gradients, so each replica's loss is
+    divided by this (as Keras does for its built-in losses).
+    """
+    if name() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's index under tf.distribute (0 elsewhere)."""
+    if name() != "tensorflow":
+        return 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 0 if context is None else context.replica_id_in_sync_group
+
+
+def uniform_noise(shape, seed, counter):
+    """Uniform noise in (0, 1) from a scalar int seed tensor and a step counter.
+
+    Stateless, so it works inside any compiled loop on every backend, and the
+    same `(seed, counter)` always gives the same numbers on a given backend.
+    """
+    tiny = 1e-7
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), counter)
+        return jax.random.uniform(key, shape, minval=tiny, maxval=1.0 - tiny)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        pair = tf.stack([tf.cast(seed, "int32"), tf.cast(counter, "int32")])
+        return tf.random.stateless_uniform(shape, seed=pair, minval=tiny, maxval=1.0 - tiny)
+    if backend == "torch":
+        import torch
+
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed((int(seed) * 1_000_003 + int(counter)) & 0xFFFFFFFF)
+        noise = torch.rand(tuple(int(d) for d in shape), generator=generator)
+        # convert_to_tensor moves it to the device Keras computes on.
+        return keras.ops.convert_to_tensor(noise.clamp_(tiny, 1.0 - tiny))
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(counter)])
+    return np.clip(rng.random(shape), tiny, 1.0 - tiny).astype("float32")
+
+
+def check_can_export():
+    """Raises ValueError unless the backend can write a SavedModel endpoint."""
+    if name() not in ("tensorflow", "jax"):
+        raise ValueError(
+            f"SavedModel export needs the tensorflow or jax backend; this is {name()!r}. "
+            "Save a preset, then export it with KERAS_BACKEND=tensorflow (or jax)."
+        )
+
+
+def export_endpoint_kwargs(platforms):
+    """Extra `ExportArchive.add_endpoint` arguments: JAX serializes for `platforms`."""
+    if name() != "jax":
+        return {}
+    return dict(
+        is_static=False,
+        jax2tf_kwargs={
+            "native_serialization": True,
+            "native_serialization_platforms": tuple(platforms),
+        },
+    )
+
+
+def default_jit_compile():
+    """`jit_compile` for convolutional training: XLA on JAX only.
+
+    On TensorFlow, XLA takes minutes to compile a codec's convolution stack for
+    no faster steps on CPU.
+    """
+    return name() != "tensorflow"

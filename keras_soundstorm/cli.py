@@ -5,6 +5,7 @@ its backend once, at import.
 """
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -236,7 +237,11 @@ def generate(args):
         top_k=args.top_k,
         seed=args.seed,
     )
-    np.save(args.output, codes)
+    from keras_soundstorm.utils.files import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, codes)  # to the exact path given (np.save would append ".npy")
+    atomic_write_bytes(args.output, buffer.getvalue())
     print(f"Wrote {args.output}: codes {codes.shape} in {time.time() - start:.2f} s.")
 
 
@@ -292,6 +297,14 @@ def info(args):
         model = kss.SoundStorm.from_preset(args.preset)
         print(json.dumps(model.backbone.get_config(), indent=2))
         print(f"parameters: {model.count_params():,}")
+        return
+    from keras_soundstorm.codecs import SoundStream
+
+    print("shipped presets (load by name with from_preset):")
+    for cls in (kss.SoundStorm, SoundStream):
+        for name, entry in cls.presets.items():
+            print(f"  {name} ({cls.__name__}, {entry['parameter_count']:,} parameters)")
+            print(f"    {entry['description']}")
 
 
 def quickstart(args):

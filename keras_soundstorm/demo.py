@@ -15,22 +15,11 @@ from keras_soundstorm import audio, prompting
 from keras_soundstorm.data.espeak_corpus import EspeakCorpus
 from keras_soundstorm.data.voices import Voice
 
-SAVED_MODELS = os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "saved_models")
-)
-DEFAULT_MODEL = os.path.join(SAVED_MODELS, "soundstorm_espeak_small")
-DEFAULT_CODEC = os.path.join(SAVED_MODELS, "soundstream_espeak_16khz")
+DEFAULT_MODEL = "soundstorm_espeak_small"  # shipped presets, loaded by name
+DEFAULT_CODEC = "soundstream_espeak_16khz"
 DEFAULT_TEXT = "The old lighthouse keeper watched the storm roll in from the sea."
 DEFAULT_VOICE = "en-us+f2/p50/r150"
 MAX_SECONDS = 20.0
-
-
-def _check_preset_dir(path, what, flag):
-    if not os.path.isdir(path):
-        raise ValueError(
-            f"No {what} preset at {path!r}. Pass a preset directory with {flag} (the "
-            f"repository ships them in saved_models/; examples/train_*.py make new ones)."
-        )
 
 
 def spectrogram_png(path, waveforms, sample_rate, title=None):
@@ -95,14 +84,12 @@ def run_demo(
     voice = Voice.parse(voice).name
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"`text` must be a non-empty English sentence; got {text!r}.")
-    _check_preset_dir(model_preset, "SoundStorm", "--model")
-    _check_preset_dir(codec_preset, "codec", "--codec")
 
-    import keras_soundstorm as kss
     from keras_soundstorm.codecs import SoundStream
     from keras_soundstorm.evaluation import speaker_similarity
+    from keras_soundstorm.models.soundstorm import SoundStorm
 
-    model = kss.SoundStorm.from_preset(model_preset)
+    model = SoundStorm.from_preset(model_preset)
     codec = SoundStream.from_preset(codec_preset)
     corpus = EspeakCorpus(
         sample_rate=codec.sample_rate,

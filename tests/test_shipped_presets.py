@@ -1,4 +1,4 @@
-"""The presets in saved_models/ load, fit together, and run the README's demo."""
+"""The shipped presets (saved_models/) load by name, fit together, and run the README's demo."""
 
 import json
 import os
@@ -8,6 +8,10 @@ import sys
 import pytest
 
 from keras_soundstorm import demo
+from keras_soundstorm.utils.preset_registry import SHIPPED_DIR, shipped_preset_path
+
+MODEL_DIR = shipped_preset_path(demo.DEFAULT_MODEL)
+CODEC_DIR = shipped_preset_path(demo.DEFAULT_CODEC)
 
 pytest.importorskip("espeakng_loader")
 
@@ -15,11 +19,11 @@ pytest.importorskip("espeakng_loader")
 def test_presets_are_small_and_say_how_they_were_made():
     sizes = [
         os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(demo.SAVED_MODELS)
+        for root, _, names in os.walk(SHIPPED_DIR)
         for name in names
     ]
     assert sum(sizes) < 40 * 2**20
-    for preset in (demo.DEFAULT_MODEL, demo.DEFAULT_CODEC):
+    for preset in (MODEL_DIR, CODEC_DIR):
         with open(os.path.join(preset, "metadata.json")) as f:
             training = json.load(f)["training"]
         assert training["training_wall_time_minutes"] > 0
@@ -65,7 +69,7 @@ def test_shipped_codec_scores_what_its_metadata_says():
     from keras_soundstorm.data import EspeakCorpus
     from keras_soundstorm.evaluation.codec_quality import evaluate_codec
 
-    with open(os.path.join(demo.DEFAULT_CODEC, "metadata.json")) as f:
+    with open(os.path.join(CODEC_DIR, "metadata.json")) as f:
         recorded = {
             (row["group"], row["num_levels"]): row["speaker_cosine"]
             for row in json.load(f)["evaluation"]["rows"]
@@ -79,8 +83,35 @@ def test_shipped_codec_scores_what_its_metadata_says():
 
 
 def test_shipped_presets_record_their_evaluation():
-    for preset in (demo.DEFAULT_MODEL, demo.DEFAULT_CODEC):
+    for preset in (MODEL_DIR, CODEC_DIR):
         with open(os.path.join(preset, "metadata.json")) as f:
             evaluation = json.load(f)["evaluation"]
         assert evaluation["command"].startswith("keras-soundstorm evaluate")
         assert evaluation["rows"] and all("group" in row for row in evaluation["rows"])
+
+
+def test_presets_are_listed_and_load_by_name():
+    import keras_soundstorm as kss
+    from keras_soundstorm.codecs import SoundStream
+
+    listing = kss.SoundStorm.presets
+    assert list(listing) == ["soundstorm_espeak_small"]
+    assert list(SoundStream.presets) == ["soundstream_espeak_16khz"]
+    assert list(kss.SoundStormBackbone.presets) == ["soundstorm_espeak_small"]
+    entry = listing["soundstorm_espeak_small"]
+    assert entry["description"] and "eSpeak corpus" in entry["trained_on"]
+    assert entry["metadata"]["evaluation"]["rows"]
+    model = kss.SoundStorm.from_preset("soundstorm_espeak_small")
+    assert model.backbone.count_params() == entry["parameter_count"]  # as KerasHub counts
+    backbone = kss.SoundStormBackbone.from_preset("soundstorm_espeak_small")
+    assert backbone.count_params() == model.backbone.count_params()
+    codec = SoundStream.from_preset("soundstream_espeak_16khz")
+    assert codec.count_params() == SoundStream.presets["soundstream_espeak_16khz"][
+        "parameter_count"
+    ]
+    with pytest.raises(ValueError, match="is a SoundStream, not a SoundStorm"):
+        kss.SoundStorm.from_preset("soundstream_espeak_16khz")
+    with pytest.raises(ValueError, match="is a SoundStorm, not a SoundStream"):
+        SoundStream.from_preset("soundstorm_espeak_small")
+    with pytest.raises(ValueError, match="neither a shipped preset"):
+        kss.SoundStorm.from_preset("soundstorm_espeak_large")

@@ -8,6 +8,23 @@ from keras_soundstorm.data import toy
 
 TINY = dict(kss.CONFIGS["tiny"])
 
+# Test modules that never touch the Keras backend (eSpeak, audio files, token
+# records, metrics): CI runs them in one backend's job only
+# (`-m "not backend_independent"` in the others).
+BACKEND_INDEPENDENT_MODULES = {"test_audio", "test_espeak", "test_evaluation", "test_records"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "backend_independent: the test gives the same result on every Keras backend"
+    )
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.stem in BACKEND_INDEPENDENT_MODULES:
+            item.add_marker(pytest.mark.backend_independent)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

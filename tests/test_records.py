@@ -405,22 +405,3 @@ def test_vocabulary_comes_from_the_sidecar_and_is_checked_as_a_group(corpus, tmp
     with pytest.raises(ValueError, match="conditioning_vocabulary_size=0 in the records but "):
         token_dataset(str(tmp_path / "plain"), 2, 4, vocabulary=VOCABULARY)
 
-
-def test_soundstorm_fits_on_a_token_dataset(corpus):
-    import keras_soundstorm as kss
-
-    prefix, _, _ = corpus
-    backbone = kss.SoundStormBackbone(**kss.CONFIGS["tiny"])
-    dataset = token_dataset(
-        prefix,
-        batch_size=4,
-        max_frames=8,
-        vocabulary=backbone,
-        seed=0,
-        repeat=True,
-        drop_remainder=True,
-    )
-    model = kss.SoundStorm(backbone, seed=0)
-    model.compile()
-    history = model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()

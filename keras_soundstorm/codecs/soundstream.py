@@ -1,5 +1,6 @@
 """SoundStream: encoder (SEANet or STFT), residual vector quantizer, decoder (SEANet or iSTFT)."""
 
+import inspect
 import json
 import math
 import os
@@ -142,11 +143,13 @@ class SoundStream(keras.Model):
         seed=None,
         **kwargs,
     ):
+        arguments = _constructor_arguments(locals())
         if encoder not in ENCODERS:
             raise ValueError(f"Unknown `encoder` {encoder!r}; accepted: {ENCODERS}.")
         if decoder not in DECODERS:
             raise ValueError(f"Unknown `decoder` {decoder!r}; accepted: {DECODERS}.")
         strides, dilations, fft_sizes = tuple(strides), tuple(dilations), tuple(fft_sizes)
+        arguments.update(strides=strides, dilations=dilations, fft_sizes=fft_sizes)
         for name, value, minimum in [
             ("sample_rate", sample_rate, 1),
             ("channels", channels, 1),
@@ -189,36 +192,12 @@ class SoundStream(keras.Model):
         super().__init__(**kwargs)
 
         # === Config ===
+        # Every constructor argument, kept under its own name (`encoder` and
+        # `decoder` as `encoder_kind` / `decoder_kind`: those names hold the layers).
+        for name, value in arguments.items():
+            setattr(self, _ATTRIBUTES.get(name, name), value)
         self.sample_rate = int(sample_rate)
-        self.channels = channels
-        self.latent_dim = latent_dim
-        self.strides = strides
-        self.num_levels = num_levels
-        self.codebook_size = codebook_size
-        self.kernel_size = kernel_size
-        self.residual_kernel_size = residual_kernel_size
-        self.dilations = dilations
-        self.ema_decay = ema_decay
-        self.dead_code_threshold = dead_code_threshold
-        self.usage_decay = usage_decay
-        self.quantizer_dropout = quantizer_dropout
-        self.commitment_weight = commitment_weight
-        self.fft_sizes = fft_sizes
-        self.num_mels = num_mels
         self.adversarial = bool(adversarial)
-        self.discriminator_channels = discriminator_channels
-        self.discriminator_fft_size = discriminator_fft_size
-        self.adversarial_weight = adversarial_weight
-        self.feature_matching_weight = feature_matching_weight
-        self.encoder_kind = encoder
-        self.encoder_hidden_dim = encoder_hidden_dim
-        self.encoder_num_blocks = encoder_num_blocks
-        self.decoder_kind = decoder
-        self.decoder_hidden_dim = decoder_hidden_dim
-        self.decoder_num_blocks = decoder_num_blocks
-        self.stft_frames_per_frame = stft_frames_per_frame
-        self.magnitude_weight = magnitude_weight
-        self.seed = seed
 
         # === Layers ===
         seanet = dict(
@@ -312,38 +291,8 @@ class SoundStream(keras.Model):
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
-        config.update(
-            sample_rate=self.sample_rate,
-            channels=self.channels,
-            latent_dim=self.latent_dim,
-            strides=self.strides,
-            num_levels=self.num_levels,
-            codebook_size=self.codebook_size,
-            kernel_size=self.kernel_size,
-            residual_kernel_size=self.residual_kernel_size,
-            dilations=self.dilations,
-            ema_decay=self.ema_decay,
-            dead_code_threshold=self.dead_code_threshold,
-            usage_decay=self.usage_decay,
-            quantizer_dropout=self.quantizer_dropout,
-            commitment_weight=self.commitment_weight,
-            fft_sizes=self.fft_sizes,
-            num_mels=self.num_mels,
-            adversarial=self.adversarial,
-            discriminator_channels=self.discriminator_channels,
-            discriminator_fft_size=self.discriminator_fft_size,
-            adversarial_weight=self.adversarial_weight,
-            feature_matching_weight=self.feature_matching_weight,
-            encoder=self.encoder_kind,
-            encoder_hidden_dim=self.encoder_hidden_dim,
-            encoder_num_blocks=self.encoder_num_blocks,
-            decoder=self.decoder_kind,
-            decoder_hidden_dim=self.decoder_hidden_dim,
-            decoder_num_blocks=self.decoder_num_blocks,
-            stft_frames_per_frame=self.stft_frames_per_frame,
-            magnitude_weight=self.magnitude_weight,
-            seed=self.seed,
-        )
+        for name in _CONFIG_NAMES:
+            config[name] = getattr(self, _ATTRIBUTES.get(name, name))
         return config
 
     @classmethod
@@ -586,6 +535,16 @@ class SoundStream(keras.Model):
         codec = cls.from_config(config["config"])
         codec.load_weights(os.path.join(preset_dir, "model.weights.h5"))
         return codec
+
+
+# The constructor's configuration arguments, in signature order (not self / kwargs).
+_CONFIG_NAMES = tuple(inspect.signature(SoundStream.__init__).parameters)[1:-1]
+_ATTRIBUTES = {"encoder": "encoder_kind", "decoder": "decoder_kind"}
+
+
+def _constructor_arguments(local_variables):
+    """The configuration arguments among `locals()` taken at the top of `__init__`."""
+    return {name: local_variables[name] for name in _CONFIG_NAMES}
 
 
 def _checked_waveform(waveform):

@@ -1,7 +1,7 @@
 """SoundStorm's training mask: prompt boundary, level and cosine-masked frames.
 
 Everything is sampled **per example** (a batch mixes levels and prompt lengths),
-see `../shared/SOUNDSTORM.md`, "Training: the masking scheme".
+as in the SoundStorm paper's masking scheme (Borsos et al., 2023).
 """
 
 import math

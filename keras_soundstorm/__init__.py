@@ -8,6 +8,7 @@ imported here, so that `keras_hub.models.Backbone.from_preset` finds it once
 from keras_soundstorm import (
     audio,
     codecs,
+    convert,
     data,
     decoding,
     distribution,
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "audio",
     "codecs",
+    "convert",
     "data",
     "decoding",
     "distribution",

@@ -144,6 +144,19 @@ def build_parser():
         help="also store the numbers in the evaluated preset's metadata.json "
         "(the codec's with --codec-only, else the SoundStorm preset's)",
     )
+    convert = commands.add_parser(
+        "convert", help="convert a public PyTorch checkpoint into a preset (needs torch)"
+    )
+    converters = convert.add_subparsers(dest="converter", required=True)
+    speechtokenizer = converters.add_parser(
+        "speechtokenizer",
+        help="a SpeechTokenizer codec (config.json + state dict) -> kss.codecs.SpeechTokenizer",
+    )
+    speechtokenizer.add_argument("--config", required=True, help="the checkpoint's config.json")
+    speechtokenizer.add_argument(
+        "--checkpoint", required=True, help="the state dict, e.g. SpeechTokenizer.pt or ckpt.dev"
+    )
+    speechtokenizer.add_argument("--output", required=True, help="preset directory to write")
     return parser
 
 
@@ -384,6 +397,30 @@ def evaluate(args):
         )
 
 
+def convert_speechtokenizer(args):
+    from keras_soundstorm import convert
+
+    codec = convert.speechtokenizer(args.config, args.checkpoint)
+    source = {
+        "format": "speechtokenizer",
+        "config": os.path.basename(args.config),
+        "checkpoint": os.path.basename(args.checkpoint),
+    }
+    codec.save_to_preset(args.output, metadata={"converted_from": source})
+    print(
+        f"Wrote preset {args.output}: SpeechTokenizer, {codec.sample_rate} Hz, "
+        f"{codec.frame_rate:g} Hz frames, {codec.num_levels} levels x {codec.codebook_size} "
+        f"codes, {codec.count_params():,} parameters."
+    )
+
+
+CONVERTERS = {"speechtokenizer": convert_speechtokenizer}
+
+
+def convert(args):
+    CONVERTERS[args.converter](args)
+
+
 COMMANDS = {
     "quickstart": quickstart,
     "train": train,
@@ -393,6 +430,7 @@ COMMANDS = {
     "info": info,
     "demo": demo,
     "evaluate": evaluate,
+    "convert": convert,
 }
 
 

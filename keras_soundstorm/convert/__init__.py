@@ -1,0 +1,22 @@
+"""Converters from public PyTorch checkpoints to keras-soundstorm models.
+
+`speechtokenizer(config, checkpoint)` converts the SpeechTokenizer codec. Each
+converter is strict: every tensor of the checkpoint is used exactly once, and a
+missing, unknown or wrongly shaped tensor raises ValueError naming it. torch is
+needed only to read checkpoint files (`torch.load(weights_only=True)`).
+"""
+
+from keras_soundstorm.convert.checkpoints import (
+    StateDictReader,
+    fold_weight_norm,
+    load_state_dict,
+)
+from keras_soundstorm.convert.speechtokenizer import speechtokenizer, speechtokenizer_config
+
+__all__ = [
+    "StateDictReader",
+    "fold_weight_norm",
+    "load_state_dict",
+    "speechtokenizer",
+    "speechtokenizer_config",
+]

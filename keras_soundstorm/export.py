@@ -20,6 +20,12 @@ from keras import ops
 from keras_soundstorm import backend, decoding
 from keras_soundstorm.utils import files
 
+# What an export may replace: a SavedModel (with its saved_model.pb).
+SAVED_MODEL = files.DirectoryKind(
+    "SavedModel export (a directory with saved_model.pb)",
+    lambda path: os.path.isfile(os.path.join(path, "saved_model.pb")),
+)
+
 
 def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
     """`[B, T, Q]` codes: the prompt on its first `prompt_length` frames, MASK after."""
@@ -33,6 +39,9 @@ def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
 
 def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
     """Writes a SavedModel of `model.generate` to `path` (atomically).
+
+    `path` must be new, empty or a SavedModel (replaced); a file or another
+    non-empty directory is a ValueError and is left untouched.
 
     Args:
         model: a conditional `SoundStorm`.
@@ -71,6 +80,6 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         input_signature=signature,
         **backend.export_endpoint_kwargs(platforms),
     )
-    with files.atomic_directory(path) as staging:
+    with files.atomic_directory(path, kind=SAVED_MODEL) as staging:
         archive.write_out(staging, verbose=False)
     return os.fspath(path)

@@ -489,9 +489,12 @@ class SoundStream(keras.Model):
         The files are written to a staging directory beside `preset_dir` that
         replaces it only once complete, so a failed save keeps an old preset.
         The weights include the codebooks and their EMA state (not the
-        optimizer state).
+        optimizer state); `metadata.json` records their sha256, which
+        `from_preset` verifies. `preset_dir` must be new, empty or a
+        SoundStream preset; anything else is a ValueError and left untouched.
         """
-        with files.atomic_directory(preset_dir) as staging_dir:
+        kind = preset_files.preset_kind(cls=type(self), task=False)
+        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
             with open(os.path.join(staging_dir, "config.json"), "w") as f:
                 json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
             metadata = {
@@ -514,6 +517,7 @@ class SoundStream(keras.Model):
             keras.saving.save_weights(
                 self, os.path.join(staging_dir, "model.weights.h5"), objects_to_skip=skips
             )
+            preset_files.record_checksums(staging_dir)
 
     @preset_registry.classproperty
     def presets(cls):
@@ -526,6 +530,9 @@ class SoundStream(keras.Model):
 
         `preset`: a name of `SoundStream.presets` (e.g. "soundstream_espeak_16khz"),
         a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
+
+        Raises ValueError naming the file for a preset whose weights are
+        missing, fail their recorded sha256, or do not match its config.
         """
         preset_dir = preset_registry.resolve_preset(preset, cls.__name__)
         preset_dir = preset_files.download_preset(preset_dir)
@@ -533,7 +540,9 @@ class SoundStream(keras.Model):
         with open(os.path.join(preset_dir, "config.json")) as f:
             config = json.load(f)
         codec = cls.from_config(config["config"])
-        codec.load_weights(os.path.join(preset_dir, "model.weights.h5"))
+        preset_files.load_checked_weights(
+            preset_dir, "model.weights.h5", codec.weights, codec.load_weights
+        )
         return codec
 
 

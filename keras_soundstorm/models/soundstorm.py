@@ -325,8 +325,14 @@ class SoundStorm(keras_hub.models.Task):
 
         `metadata`: an optional JSON-serializable dict merged into the
         preset's `metadata.json` (e.g. what the model was trained on).
+        `metadata.json` also records the sha256 of each weight file
+        (`weights_sha256`), which `from_preset` verifies.
+
+        `preset_dir` must be new, empty or a SoundStorm preset (it is
+        replaced); anything else is a ValueError and is left untouched.
         """
-        with files.atomic_directory(preset_dir) as staging_dir:
+        kind = preset_files.preset_kind(type(self), task=True)
+        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
             if metadata:
                 path = os.path.join(staging_dir, "metadata.json")
@@ -334,6 +340,7 @@ class SoundStorm(keras_hub.models.Task):
                     merged = {**json.load(f), **metadata}
                 with open(path, "w") as f:
                     json.dump(merged, f, indent=2)
+            preset_files.record_checksums(staging_dir)
 
     def _preset_skips(self):
         """Objects left out of task weights: the backbone, and optimizer state
@@ -361,9 +368,13 @@ class SoundStorm(keras_hub.models.Task):
 
         `preset`: a name of `SoundStorm.presets` (e.g. "soundstorm_espeak_small"),
         a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
+
+        Raises ValueError naming the file for a preset whose weight files are
+        missing, fail their recorded sha256, or do not match its config.
         """
         preset = preset_registry.resolve_preset(preset, cls.__name__)
-        preset = preset_files.check_preset(preset, cls, task=True)
+        preset = preset_files.download_preset(preset)
+        preset = preset_files.check_preset(preset, cls, task=True, load_weights=load_weights)
         if "dtype" not in kwargs and os.path.isdir(str(preset)):
             # keras-hub 0.32 cannot read a mixed policy (e.g. "mixed_bfloat16")
             # back from config.json by itself; passing it explicitly works.
@@ -373,7 +384,17 @@ class SoundStorm(keras_hub.models.Task):
                 policy = policy.get("config", {}).get("name")
             if isinstance(policy, str) and policy.startswith("mixed_"):
                 kwargs["dtype"] = policy
-        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+        model = super().from_preset(preset, load_weights=False, **kwargs)
+        if load_weights:
+            backbone_ids = {id(v) for v in model.backbone.weights}
+            preset_files.load_checked_weights(
+                preset,
+                "task.weights.h5",
+                [v for v in model.weights if id(v) not in backbone_ids],
+                model.load_task_weights,
+            )
+            preset_files.load_backbone_weights(preset, model.backbone)
+        return model
 
     def export_saved_model(self, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
         """Exports a TF SavedModel whose `serving_default` runs `generate`.

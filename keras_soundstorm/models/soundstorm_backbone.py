@@ -196,9 +196,15 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         return config
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
-        """Saves config and weights to `preset_dir`, atomically."""
-        with files.atomic_directory(preset_dir) as staging_dir:
+        """Saves config and weights to `preset_dir`, atomically.
+
+        `metadata.json` records the sha256 of each weight file. `preset_dir`
+        must be new, empty or a backbone preset; anything else is a ValueError.
+        """
+        kind = preset_files.preset_kind(type(self), task=False)
+        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+            preset_files.record_checksums(staging_dir)
 
     @preset_registry.classproperty
     def presets(cls):
@@ -209,8 +215,12 @@ class SoundStormBackbone(keras_hub.models.Backbone):
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a backbone from a shipped preset's name, a directory or a KerasHub handle."""
         preset = preset_registry.resolve_preset(preset, cls.__name__)
-        preset = preset_files.check_preset(preset, cls, task=False)
-        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+        preset = preset_files.download_preset(preset)
+        preset = preset_files.check_preset(preset, cls, task=False, load_weights=load_weights)
+        backbone = super().from_preset(preset, load_weights=False, **kwargs)
+        if load_weights:
+            preset_files.load_backbone_weights(preset, backbone)
+        return backbone
 
 
 def _validate_args(

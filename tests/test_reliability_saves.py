@@ -237,9 +237,10 @@ def _killed_save(target, seed, codebook_size, moment, delay=0.0):
 
 
 def _weights(preset):
+    weights = [np.asarray(w) for w in kss.SoundStorm.from_preset(preset).get_weights()]
     with open(os.path.join(preset, "task.json")) as f:
         assert json.load(f)["config"]["seed"] in (0, 1)
-    return [np.asarray(w) for w in kss.SoundStorm.from_preset(preset).get_weights()]
+    return weights
 
 
 @pytest.mark.parametrize(

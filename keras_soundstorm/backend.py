@@ -5,6 +5,8 @@ export options differ between JAX, TensorFlow and PyTorch; everything else in
 the package is written once with `keras.ops`.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -139,3 +141,37 @@ def default_jit_compile():
     no faster steps on CPU.
     """
     return name() != "tensorflow"
+
+
+@contextlib.contextmanager
+def state_kept_on_error(model):
+    """Gives `model` its variable values back if the `fit` inside fails.
+
+    JAX's stateless training moves the values out of the variables while it
+    runs (`_purge_model_variables`) and puts them back only at an epoch's end:
+    an exception in between (a rejected batch, an interrupt) would leave
+    `None` values, and the model unusable. On JAX the values before the call
+    are put back (they are immutable arrays: keeping them costs nothing), and
+    variables created inside the call (optimizer, metrics: all zero-initialised)
+    get zeros. Elsewhere the variables keep their values: nothing to do.
+    """
+    if name() != "jax":
+        yield
+        return
+
+    def state_variables():
+        optimizer = getattr(model, "optimizer", None)
+        found = list(model.variables) + list(getattr(model, "metrics_variables", []))
+        return found + (list(optimizer.variables) if optimizer is not None else [])
+
+    saved = {id(v): v._value for v in state_variables()}
+    try:
+        yield
+    except BaseException:
+        for variable in state_variables():
+            if variable._value is None:
+                value = saved.get(id(variable))
+                if value is None:
+                    value = keras.ops.zeros(variable.shape, variable.dtype)
+                variable.assign(value)
+        raise

@@ -118,6 +118,10 @@ def checked_training_data(x, backbone):
     """Wraps `fit`/`evaluate` data so that bad batches raise clear errors."""
     if isinstance(x, dict):
         return check_training_batch(x, backbone)
+    if x is None or isinstance(x, (list, tuple)) or hasattr(x, "shape"):
+        # Arrays and tensors (or a tuple of them): not the dict batches the
+        # model takes. Rejected here, before Keras touches the model's state.
+        check_training_batch(x, backbone)
     try:
         import tensorflow as tf
     except ImportError:

@@ -185,16 +185,24 @@ class SoundStorm(keras_hub.models.Task):
 
         Arrays are shuffled every epoch (KerasHub tasks otherwise batch them in
         order); datasets are used as they come.
+
+        Data that is not dict batches is rejected before training starts. A
+        bad batch found while training raises with the weights of the last
+        completed step (on JAX, whose stateless steps hold them outside the
+        variables, those from before the call): the model stays usable.
         """
         x = input_checks.checked_training_data(x, self.backbone)
         if shuffle and isinstance(x, dict):
             x = input_checks.shuffled_batches(x, batch_size or 32, seed=self.seed)
             batch_size, shuffle = None, False
-        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, **kwargs)
+        with backend.state_kept_on_error(self):
+            return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate` on freshly masked batches (same checks as `fit`)."""
-        return super().evaluate(input_checks.checked_training_data(x, self.backbone), y, **kwargs)
+        x = input_checks.checked_training_data(x, self.backbone)
+        with backend.state_kept_on_error(self):
+            return super().evaluate(x, y, **kwargs)
 
     # --- Inference ----------------------------------------------------------
 

@@ -37,7 +37,7 @@ import os
 
 import keras
 
-from keras_soundstorm.callbacks import WallTime
+from keras_soundstorm.callbacks import AtomicBackupAndRestore, WallTime
 
 
 def _check_int(name, value, minimum):
@@ -146,9 +146,11 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
     """Callbacks of a resumable, monitored run.
 
     Args:
-        backup_dir: `keras.callbacks.BackupAndRestore` directory: the model and
-            optimizer state are saved at every epoch end, and a `fit` started
-            again with the same directory resumes after the last saved epoch.
+        backup_dir: backup directory (`callbacks.AtomicBackupAndRestore`, a
+            `keras.callbacks.BackupAndRestore` that a kill cannot corrupt): the
+            model and optimizer state are saved at every epoch end, and a `fit`
+            started again with the same directory resumes after the last saved
+            epoch.
         log_dir: `keras.callbacks.TensorBoard` directory (loss, accuracy and
             learning rate per epoch); needs the `tensorboard` package.
         delete_backup: delete the backup when `fit` completes.
@@ -158,9 +160,7 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
     """
     callbacks = []
     if backup_dir is not None:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=delete_backup)
-        )
+        callbacks.append(AtomicBackupAndRestore(str(backup_dir), delete_checkpoint=delete_backup))
     if log_dir is not None:
         if importlib.util.find_spec("tensorboard") is None:
             raise ValueError(
@@ -174,7 +174,7 @@ def make_callbacks(backup_dir=None, log_dir=None, delete_backup=True):
 def recipe_callbacks(work_dir):
     """The callbacks of a recipe run in `work_dir` that a rerun resumes.
 
-    Returns `(callbacks, wall_time)`: `keras.callbacks.BackupAndRestore` in
+    Returns `(callbacks, wall_time)`: `callbacks.AtomicBackupAndRestore` in
     `work_dir/backup` (kept after `fit`, so that a rerun with more epochs
     continues), a `CSVLogger` appending to `work_dir/history.csv`, and the
     `WallTime` that adds up wall time in `work_dir/wall_time.json` (its

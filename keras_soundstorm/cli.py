@@ -8,6 +8,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -18,6 +19,66 @@ def _parse_steps(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--steps-per-level takes comma-separated ints, e.g. 16,1,1; got {text!r}"
+        ) from None
+
+
+def _require(flag, value, minimum=1):
+    if value is not None and value < minimum:
+        raise ValueError(f"{flag} must be >= {minimum}; got {value}.")
+
+
+def _check_input_file(flag, path):
+    if path is not None and not os.path.isfile(path):
+        what = "a directory" if os.path.isdir(path) else "no such file"
+        raise ValueError(f"{flag} {path!r}: {what}; expected a file.")
+
+
+def _check_input_dir(flag, path):
+    if not os.path.isdir(path):
+        what = "a file" if os.path.exists(path) else "no such directory"
+        raise ValueError(f"{flag} {path!r}: {what}; expected a directory.")
+
+
+def _check_preset(flag, preset):
+    """A preset directory, a shipped preset's name or a `kaggle://` / `hf://` handle."""
+    from keras_soundstorm.utils.preset_registry import SHIPPED_PRESETS
+
+    if "://" in preset or preset in SHIPPED_PRESETS or os.path.isdir(preset):
+        return
+    what = "a file, not a preset directory" if os.path.exists(preset) else "no such directory"
+    raise ValueError(
+        f"{flag} {preset!r}: {what}; give a preset directory or a shipped preset "
+        f"({', '.join(sorted(SHIPPED_PRESETS))})."
+    )
+
+
+def _check_output(flag, path, kind):
+    """Fails unless `path` can be written as a `kind` ("file" or "directory").
+
+    Checked before any work: the nearest existing ancestor must be a writable
+    directory, and an existing `path` must be of the same kind (an existing
+    file is never replaced by a directory, nor a directory by a file).
+    """
+    import tempfile
+
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if kind == "file" and os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is a directory; expected a file path.")
+        if kind == "directory" and not os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is an existing file; expected a directory.")
+    parent = path if kind == "directory" and os.path.isdir(path) else os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{flag} {path!r} cannot be written: {parent!r} is a file.")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{flag} {path!r} cannot be written: {parent!r} is not writable "
+            f"({error.strerror or error})."
         ) from None
 
 
@@ -130,7 +191,16 @@ def build_parser():
     evaluate.add_argument("--codec", default=demo_module.DEFAULT_CODEC, help="SoundStream preset")
     evaluate.add_argument("--output", default="outputs/evaluation", help="output directory")
     evaluate.add_argument(
-        "--num-sentences", type=int, default=20, help="held-out sentences per voice group"
+        "--num-sentences",
+        type=int,
+        help="held-out sentences per voice group (default: all 40; 20 with --codec-only)",
+    )
+    evaluate.add_argument(
+        "--lm-group-size",
+        type=int,
+        default=8,
+        help="sentences per language model of the sensitive WER (groups fixed by sentence id, "
+        "the spoken sentence among them)",
     )
     evaluate.add_argument(
         "--codec-only",
@@ -165,10 +235,44 @@ def _load_config(name):
 
     if name in kss.CONFIGS:
         return dict(kss.CONFIGS[name])
-    if os.path.isfile(name):
+    if not os.path.isfile(name):
+        raise ValueError(
+            f"Unknown --config {name!r}: use one of {sorted(kss.CONFIGS)} or a JSON file."
+        )
+    try:
         with open(name) as f:
-            return json.load(f)
-    raise SystemExit(f"Unknown --config {name!r}: use one of {sorted(kss.CONFIGS)} or a JSON file.")
+            config = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--config {name!r} is not a readable JSON file ({error}).") from None
+    return check_config(config, name)
+
+
+def check_config(config, name):
+    """A backbone config from a JSON file: an object with the backbone's arguments."""
+    import inspect
+
+    import keras_soundstorm as kss
+
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"--config {name!r} must hold a JSON object of SoundStormBackbone arguments "
+            f"(like {sorted(kss.CONFIGS['tiny'])}); got {type(config).__name__}."
+        )
+    parameters = inspect.signature(kss.SoundStormBackbone.__init__).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    # dtype comes from --dtype.
+    accepted = {n for n, p in parameters.items() if p.kind in kinds} - {"self", "dtype"}
+    required = {
+        n for n, p in parameters.items() if n in accepted and p.default is inspect.Parameter.empty
+    }
+    missing, unknown = sorted(required - set(config)), sorted(set(config) - accepted)
+    if missing or unknown:
+        problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
+        raise ValueError(
+            f"--config {name!r}: {'; '.join(problems)} keys; SoundStormBackbone takes "
+            f"{sorted(accepted)}."
+        )
+    return config
 
 
 def _make_model(config, dtype, seed, optimizer):
@@ -190,11 +294,25 @@ def train(args):
     warmup_steps = getattr(args, "warmup_steps", 0)
     accumulation = getattr(args, "gradient_accumulation_steps", 1)
     log_dir = getattr(args, "log_dir", None)
-    for flag, value in [("--epochs", args.epochs), ("--batch-size", args.batch_size)]:
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1; got {value}.")
-    keras.utils.set_random_seed(args.seed)
+    for flag, value in [
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--max-frames", args.max_frames),
+        ("--steps-per-epoch", args.steps_per_epoch),
+    ]:
+        _require(flag, value)
     config = _load_config(args.config)
+    _check_output("--output", args.output, "directory")
+    resume_dir = args.resume_dir or args.output.rstrip("/") + ".backup"
+    _check_output("--resume-dir", resume_dir, "directory")
+    if log_dir:
+        _check_output("--log-dir", log_dir, "directory")
+    if args.data:
+        import glob
+
+        if not glob.glob(args.data):
+            raise ValueError(f"--data {args.data!r} matches no file.")
+    keras.utils.set_random_seed(args.seed)
     if args.data:
         from keras_soundstorm.data.token_pipeline import token_dataset
 
@@ -218,16 +336,20 @@ def train(args):
         alpha=0.1,
     )
     model = _make_model(config, args.dtype, args.seed, optimizer)
-    resume_dir = args.resume_dir or args.output.rstrip("/") + ".backup"
     start = time.time()
+    # The backup goes only once the preset is saved: a run killed in between
+    # resumes with all its epochs done and saves the preset.
     model.fit(
         data,
         epochs=args.epochs,
         steps_per_epoch=steps,
         batch_size=None if args.data else args.batch_size,
-        callbacks=training.make_callbacks(backup_dir=resume_dir, log_dir=log_dir),
+        callbacks=training.make_callbacks(
+            backup_dir=resume_dir, log_dir=log_dir, delete_backup=False
+        ),
     )
     model.save_to_preset(args.output)
+    shutil.rmtree(resume_dir, ignore_errors=True)
     print(f"Saved preset {args.output} after {time.time() - start:.0f} s of training.")
     return model
 
@@ -237,6 +359,14 @@ def generate(args):
 
     import keras_soundstorm as kss
 
+    _check_preset("--preset", args.preset)
+    _check_input_file("--conditioning", args.conditioning)
+    _check_input_file("--prompt", args.prompt)
+    _check_output("--output", args.output, "file")
+    _require("--num-frames", args.num_frames)
+    _require("--top-k", args.top_k)
+    if not 0 < args.temperature < float("inf"):
+        raise ValueError(f"--temperature must be a positive number; got {args.temperature}.")
     model = kss.SoundStorm.from_preset(args.preset)
     conditioning = np.load(args.conditioning) if args.conditioning else None
     prompt = np.load(args.prompt) if args.prompt else None
@@ -261,9 +391,17 @@ def generate(args):
 def export(args):
     import keras_soundstorm as kss
 
-    model = kss.SoundStorm.from_preset(args.preset)
+    _check_preset("--preset", args.preset)
+    _require("--version", args.version)
+    _check_output("--output", args.output, "directory")
     version = args.version or next_version(args.output)
     path = os.path.join(args.output, str(version))
+    if os.path.exists(path):
+        raise ValueError(
+            f"--output {args.output!r} already has version {version} ({path}); pass another "
+            "--version, or none for the next free one."
+        )
+    model = kss.SoundStorm.from_preset(args.preset)
     model.export_saved_model(path, steps_per_level=args.steps_per_level)
     print(f"Wrote SavedModel {path} (signature serving_default).")
 
@@ -281,9 +419,20 @@ def tokenize(args):
     from keras_soundstorm.data import EspeakCorpus
     from keras_soundstorm.data import tokenize as tok
 
+    _check_preset("--codec", args.codec)
+    for flag, value in [
+        ("--rate-ratio", args.rate_ratio),
+        ("--num-shards", args.num_shards),
+        ("--voices-per-sentence", args.voices_per_sentence),
+    ]:
+        _require(flag, value)
+    if args.audio_dir:
+        _check_input_dir("--audio-dir", args.audio_dir)
+        paths = tok.find_audio_files(args.audio_dir)
+    _check_output("--output", args.output, "file")
     codec = SoundStream.from_preset(args.codec)
     if args.audio_dir:
-        examples = tok.audio_file_examples(codec, tok.find_audio_files(args.audio_dir), 1)
+        examples = tok.audio_file_examples(codec, paths, 1)
         vocabulary, ratio = 0, 1
     else:
         corpus = EspeakCorpus(sample_rate=codec.sample_rate, frame_rate=codec.frame_rate)
@@ -307,6 +456,7 @@ def info(args):
         f"{keras_hub.__version__}, backend {keras.backend.backend()}"
     )
     if args.preset:
+        _check_preset("preset", args.preset)
         model = kss.SoundStorm.from_preset(args.preset)
         print(json.dumps(model.backbone.get_config(), indent=2))
         print(f"parameters: {model.count_params():,}")
@@ -325,6 +475,8 @@ def quickstart(args):
 
     from keras_soundstorm.data import toy
 
+    _require("--epochs", args.epochs)
+    _check_output("--output", args.output, "directory")
     os.makedirs(args.output, exist_ok=True)
     preset = os.path.join(args.output, "preset")
     train_args = argparse.Namespace(
@@ -366,6 +518,9 @@ def quickstart(args):
 def demo(args):
     from keras_soundstorm import demo as demo_module
 
+    _check_preset("--model", args.model)
+    _check_preset("--codec", args.codec)
+    _check_output("--output", args.output, "directory")
     demo_module.run_demo(
         args.output,
         text=args.text,
@@ -380,11 +535,16 @@ def evaluate(args):
     from keras_soundstorm.evaluation.codec_runner import run_codec_evaluation
     from keras_soundstorm.evaluation.table1 import run_table1
 
-    if args.num_sentences < 1:
-        raise ValueError(f"--num-sentences must be >= 1; got {args.num_sentences}.")
+    _require("--num-sentences", args.num_sentences)
+    if args.lm_group_size < 1:
+        raise ValueError(f"--lm-group-size must be >= 1; got {args.lm_group_size}.")
+    if not args.codec_only:
+        _check_preset("--model", args.model)
+    _check_preset("--codec", args.codec)
+    _check_output("--output", args.output, "directory")
     if args.codec_only:
         run_codec_evaluation(
-            args.codec, args.output, args.num_sentences, record=args.record_in_preset
+            args.codec, args.output, args.num_sentences or 20, record=args.record_in_preset
         )
     else:
         run_table1(
@@ -393,6 +553,7 @@ def evaluate(args):
             args.output,
             args.num_sentences,
             args.seed,
+            group_size=args.lm_group_size,
             record=args.record_in_preset,
         )
 
@@ -440,14 +601,45 @@ def main(argv=None):
     if args.backend and os.environ.get("KERAS_BACKEND") != args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
         os.execv(sys.executable, [sys.executable, "-m", "keras_soundstorm.cli", *argv])
-    if args.dtype:
-        import keras
-
-        keras.config.set_dtype_policy(args.dtype)
     try:
+        if args.dtype:
+            _set_dtype_policy(args.dtype)
         COMMANDS[args.command](args)
-    except ValueError as error:  # bad input: the message says what is accepted
-        raise SystemExit(f"keras-soundstorm {args.command}: error: {error}") from None
+    except (ValueError, OSError) as error:  # bad input: the message says what is accepted
+        raise SystemExit(f"keras-soundstorm {args.command}: error: {_one_line(error)}") from None
+    except Exception as error:
+        if type(error).__module__.startswith("tensorflow") and hasattr(error, "message"):
+            # tf.errors.OpError, e.g. InvalidArgumentError from a data check
+            raise SystemExit(
+                f"keras-soundstorm {args.command}: error: {_one_line(error)}"
+            ) from None
+        raise
+
+
+def _set_dtype_policy(name):
+    import keras
+
+    try:
+        keras.config.set_dtype_policy(name)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"--dtype {name!r} is not a dtype policy; use e.g. float32, bfloat16, float16, "
+            "mixed_bfloat16 or mixed_float16."
+        ) from None
+
+
+def _one_line(error):
+    """The message of `error` on one line.
+
+    Errors raised while TensorFlow traces a function arrive wrapped in an
+    "in user code:" stack; their last line is the message.
+    """
+    text = str(getattr(error, "message", None) or error).strip()
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    if "in user code:" in text:
+        text = text.splitlines()[-1].strip()
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

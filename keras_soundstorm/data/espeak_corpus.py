@@ -41,6 +41,13 @@ from keras_soundstorm.data.voices import (
 _CACHE_FORMAT = 1
 
 
+def _whole(value):
+    """A float with no fractional part as an int (50.0 -> 50); anything else unchanged."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return int(value)
+    return value
+
+
 class EspeakCorpus:
     """Speech synthesized offline by eSpeak NG, with frame-aligned phonemes.
 
@@ -59,7 +66,8 @@ class EspeakCorpus:
     Args:
         sample_rate: Hz of the waveforms.
         frame_rate: phoneme frames per second (the codec frame rate); must
-            divide `sample_rate`.
+            divide `sample_rate`. Both are whole numbers (an int, or a float
+            such as a codec's `frame_rate` of 50.0).
         frame_multiple: frame counts are rounded up (with silence) to a
             multiple of this, e.g. SoundStorm's `conditioning_rate_ratio`.
         cache_dir: where rendered utterances are kept. Defaults to
@@ -84,6 +92,8 @@ class EspeakCorpus:
         cache_dir=None,
         cache=True,
     ):
+        # A codec's rates may be whole floats (SoundStream.frame_rate is 50.0).
+        sample_rate, frame_rate = _whole(sample_rate), _whole(frame_rate)
         self.hop_length = check_rates(sample_rate, frame_rate, frame_multiple)
         self.sample_rate = int(sample_rate)
         self.frame_rate = int(frame_rate)

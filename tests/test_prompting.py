@@ -142,17 +142,26 @@ def test_unknown_voice_message_lists_the_voices(tiny_presets, tmp_path):
     assert "en-us" in str(exit_info.value) and "m3" in str(exit_info.value)
 
 
-def test_speaker_identification_levels():
-    assert table1._same_speaker("en-us+m3/p50/r150", "en-us+m3/p50/r180")
-    assert not table1._same_speaker("en-us+m3/p50/r150", "en-gb-x-rp+m3/p50/r150")
-    assert table1._same_timbre("en-us+m3/p50/r150", "en-gb-x-rp+m3/p50/r180")
-    assert not table1._same_timbre("en-us+m3/p50/r150", "en-us+m3/p65/r150")
-    assert not table1._same_timbre("en-us+m3/p50/r150", "en-us+f3/p50/r150")
+def test_timbre_identified_needs_the_own_prompt_nearest_among_other_variants():
+    own, twin, other = "en-us+m3/p50/r150", "en-gb-x-rp+m3/p65/r180", "en-us+f2/p50/r150"
+    prompts = {own: np.array([1.0, 0.0, 0.0]), twin: np.array([0.0, 1.0, 0.0])}
+    prompts[other] = np.array([0.0, 0.0, 1.0])
+    # Nearer its own prompt than the other variant's: identified, even though
+    # its accent/pitch/rate twin (same variant "m3") is nearer still.
+    embedding = np.array([0.5, 0.8, 0.3])
+    assert table1.timbre_identified(embedding, own, prompts)
+    # Nearer another variant's prompt than its own: not identified.
+    assert not table1.timbre_identified(np.array([0.5, 0.1, 0.7]), own, prompts)
+    assert not table1.timbre_identified(np.array([0.6, 0.0, 0.6]), own, prompts)  # a tie
+    with pytest.raises(ValueError, match="other than"):
+        table1.timbre_identified(embedding, own, {own: prompts[own], twin: prompts[twin]})
+    with pytest.raises(ValueError, match="No prompt"):
+        table1.timbre_identified(embedding, "en-us+m1/p50/r150", prompts)
 
 
 def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
     rows = table1.run_table1(
-        tiny_presets[0], tiny_presets[1], str(tmp_path), num_sentences=1, num_candidate_voices=2
+        tiny_presets[0], tiny_presets[1], str(tmp_path), num_sentences=1, group_size=4
     )
     assert [(r["group"], r["system"]) for r in rows] == [
         (group, system) for group in EVALUATION_SPLITS for system in table1.SYSTEMS
@@ -175,18 +184,21 @@ def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
         assert (row["level1_accuracy"] is not None) == has_tokens
         if has_tokens:  # an untrained model does not keep the voice as eSpeak does
             assert row["voice_preservation"] < originals[row["group"]]["voice_preservation"]
-        assert (
-            row["speaker_identified"]
-            <= row["speaker_identified_any_rate"]
-            <= row["speaker_identified_same_timbre"]
-        )
-        assert len(row["word_errors"]) == row["num_utterances"]
-        errors, words = np.sum(row["word_errors"], axis=0)
-        assert row["wer"] == pytest.approx(errors / words)
+        assert row["timbre_identified"] in (0.0, 1.0)  # one utterance
+        assert (row["lm_group_size"], row["corpus_lm_sentences"]) == (4, 1)
+        for suffix in ("", "_corpus_lm"):
+            assert len(row[f"word_errors{suffix}"]) == row["num_utterances"]
+            errors, words = np.sum(row[f"word_errors{suffix}"], axis=0)
+            assert row[f"wer{suffix}"] == pytest.approx(errors / words)
+    # eSpeak's rendering is nearer its own prompt than the other group's
+    # voice (another variant, by the held-out rule).
+    assert all(row["timbre_identified"] == 1.0 for row in originals.values())
     assert json.loads((tmp_path / "table1.json").read_text()) == rows
     markdown = (tmp_path / "table1.md").read_text()
     assert "| held-out voices | soundstorm, 3 s prompt |" in markdown
-    assert "target >= 0.9" in markdown
+    assert "| timbre identified |" in markdown
+    assert "WER (4-sentence LM) | WER (1-sentence LM) |" in markdown
+    assert "target >= 0.9" in markdown and "eSpeak's own WER" in markdown
     assert os.path.getsize(tmp_path / "table1.png") > 10_000
 
 
@@ -219,31 +231,33 @@ def test_wer_ratio_interval_rejects_bad_input(errors, reference, level, match):
 
 
 def test_table1_checks_quote_the_interval_when_rows_have_word_errors():
-    def row(system, wer, word_errors=None):
+    def row(system, wer, word_errors=None, wer_corpus_lm=None):
         return {
             "group": "g",
             "system": system,
             "voice_preservation": 0.8,
-            "speaker_identified": 0.0,
-            "speaker_identified_any_rate": 0.0,
-            "speaker_identified_same_timbre": 0.5,
+            "timbre_identified": 0.5,
             "wer": wer,
             **({"word_errors": word_errors} if word_errors else {}),
+            **({"wer_corpus_lm": wer_corpus_lm} if wer_corpus_lm else {}),
         }
 
     codec = [(1, 10), (2, 10)]
     rows = [
-        row("original", 0.1),
-        row("codec", 0.15, codec),
+        row("original", 0.05),
+        row("codec", 0.15, codec, 0.3),
         row("soundstorm, no prompt", 0.3),
-        row("soundstorm, 3 s prompt", 0.3, [(2, 10), (4, 10)]),
+        row("soundstorm, 3 s prompt", 0.3, [(2, 10), (4, 10)], 0.45),
     ]
+    checks = report.table1_checks(rows)
     assert (
-        "WER with prompt / codec = 2.00 (target <= 1.3, 95% bootstrap interval over "
-        "sentences 2.00-2.00)" in report.table1_checks(rows)
+        "WER with prompt / codec = 2.00 (95% bootstrap interval over sentences 2.00-2.00) "
+        "(target <= 1.5; eSpeak's own WER 5.0%" in checks
     )
+    assert "with the corpus-wide language model: 1.50." in checks
+    assert "timbre identified with prompt / codec = 1.00" in checks
     rows[1].pop("word_errors")  # rows recorded before the per-utterance errors existed
-    assert "WER with prompt / codec = 2.00 (target <= 1.3)." in report.table1_checks(rows)
+    assert "WER with prompt / codec = 2.00 (target <= 1.5;" in report.table1_checks(rows)
 
 
 def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):

@@ -6,9 +6,11 @@ used; install them with `pip install keras-soundstorm[evaluation]`.
 """
 
 from keras_soundstorm.evaluation.asr import (
+    GroupedSpeechRecognizer,
     SpeechRecognizer,
     ngram_language_model,
     normalize_words,
+    sentence_groups,
     word_error_rate,
     word_errors,
 )
@@ -27,6 +29,7 @@ from keras_soundstorm.evaluation.speaker import (
 )
 
 __all__ = [
+    "GroupedSpeechRecognizer",
     "SpeechRecognizer",
     "codebook_usage",
     "codec_markdown",
@@ -38,6 +41,7 @@ __all__ = [
     "mel_cepstrum",
     "ngram_language_model",
     "normalize_words",
+    "sentence_groups",
     "speaker_embedding",
     "speaker_embeddings",
     "speaker_similarity",

@@ -7,9 +7,7 @@ import numpy as np
 MEAN_KEYS = (
     "voice_preservation",
     "acoustic_consistency",
-    "speaker_identified",
-    "speaker_identified_any_rate",
-    "speaker_identified_same_timbre",
+    "timbre_identified",
     "mcd_db",
 )
 
@@ -20,25 +18,33 @@ def table1_row(group, system, items):
     Args:
         items: dicts with the keys of `MEAN_KEYS` and `level1_accuracy`
             (None for systems without tokens), `word_errors` (a
-            `(word errors, reference words)` pair) and `real_time_factor`.
+            `(word errors, reference words)` pair), optionally
+            `word_errors_corpus_lm` (another recogniser's pair), and
+            `real_time_factor`.
 
     Returns a dict: `group`, `system`, the means of `MEAN_KEYS`,
     `level1_accuracy` (mean, or None), `wer` (total errors / total words),
-    `word_errors` (per utterance), `real_time_factor` (median),
-    `num_utterances`.
+    `word_errors` (per utterance), `wer_corpus_lm` and
+    `word_errors_corpus_lm` likewise if the items have them,
+    `real_time_factor` (median), `num_utterances`.
     """
-    errors = sum(item["word_errors"][0] for item in items)
-    words = sum(item["word_errors"][1] for item in items)
     accuracies = [item["level1_accuracy"] for item in items]
-    return {
+    row = {
         "group": group,
         "system": system,
         **{key: float(np.mean([item[key] for item in items])) for key in MEAN_KEYS},
         "level1_accuracy": None if accuracies[0] is None else float(np.mean(accuracies)),
-        "wer": errors / words,
+    }
+    for suffix in ("", "_corpus_lm"):
+        if f"word_errors{suffix}" not in items[0]:
+            continue
+        pairs = [list(item[f"word_errors{suffix}"]) for item in items]
+        row[f"wer{suffix}"] = sum(e for e, _ in pairs) / sum(w for _, w in pairs)
         # Per utterance, in the same sentence order in every row of the
         # group: what `wer_ratio_interval` resamples.
-        "word_errors": [list(item["word_errors"]) for item in items],
+        row[f"word_errors{suffix}"] = pairs
+    return {
+        **row,
         "real_time_factor": statistics.median(item["real_time_factor"] for item in items),
         "num_utterances": len(items),
     }

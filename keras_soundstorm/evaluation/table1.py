@@ -22,9 +22,12 @@ from keras_soundstorm.prompting import speak, voice_prompt
 SYSTEMS = ("original", "codec", "soundstorm, no prompt", "soundstorm, 3 s prompt")
 
 
-def _embedding_cache(sample_rate):
-    """`embed(waveform)` that embeds each array object once (systems share prompts)."""
-    cache = {}
+def _embedding_cache(sample_rate, known=()):
+    """`embed(waveform)` that embeds each array object once (systems share prompts).
+
+    `known`: `(waveform, embedding)` pairs already computed.
+    """
+    cache = {id(waveform): (waveform, embedding) for waveform, embedding in known}
 
     def embed(waveform):
         key = id(waveform)
@@ -36,10 +39,9 @@ def _embedding_cache(sample_rate):
     return embed
 
 
-def _systems_for(model, codec, corpus, sentence_id, voice, seed):
+def _systems_for(model, codec, corpus, sentence_id, voice, seed, prompt):
     """Every system's speech of one sentence: dict name -> (audio, prompt audio, codes, secs)."""
     target = corpus.utterance(sentence_id, voice)
-    prompt = voice_prompt(corpus, voice, exclude_sentence_ids=[sentence_id])
     start = time.perf_counter()
     corpus.synthesize(target.text, voice)
     espeak_seconds = time.perf_counter() - start
@@ -77,27 +79,49 @@ def _systems_for(model, codec, corpus, sentence_id, voice, seed):
         "soundstorm, no prompt": reference_codes["unprompted"],
         "soundstorm, 3 s prompt": reference_codes["prompted"],
     }
-    return target, prompt, systems, references
+    return target, systems, references
 
 
-def _same_speaker(voice_a, voice_b):
-    """Same accent, variant and pitch (speaking rate may differ)."""
-    a, b = Voice.parse(voice_a), Voice.parse(voice_b)
-    return (a.language, a.variant, a.pitch) == (b.language, b.variant, b.pitch)
+def timbre_identified(embedding, voice, prompt_embeddings):
+    """Whether `embedding` is nearer its voice's prompt than every other variant's.
+
+    An utterance's timbre counts as identified when the cosine of its speaker
+    embedding with the prompt of its own voice is higher than with the prompt
+    of every voice of a different eSpeak variant (e.g. "m3" vs "f2"). Voices
+    of the same variant (the voice's accent, pitch and rate twins) are not
+    competitors: to a speaker encoder they are near-duplicates.
+
+    Args:
+        embedding: the utterance's speaker embedding `[D]`.
+        voice: the utterance's voice (a name or `Voice`); a key of
+            `prompt_embeddings`.
+        prompt_embeddings: dict `{voice name: prompt embedding [D]}`: the
+            evaluated voices, holding at least one other variant.
+
+    Returns a bool.
+    """
+    voice = Voice.parse(voice)
+    if voice.name not in prompt_embeddings:
+        raise ValueError(f"No prompt embedding for the utterance's voice {voice.name!r}.")
+    others = [
+        other
+        for name, other in prompt_embeddings.items()
+        if Voice.parse(name).variant != voice.variant
+    ]
+    if not others:
+        raise ValueError(
+            f"`prompt_embeddings` holds no voice of a variant other than {voice.variant!r}: "
+            "timbre identification needs one."
+        )
+    own = cosine_similarity(prompt_embeddings[voice.name], embedding)
+    return bool(own > np.max(cosine_similarity(np.stack(others), embedding)))
 
 
-def _same_timbre(voice_a, voice_b):
-    """Same variant and pitch (accent and speaking rate may differ)."""
-    a, b = Voice.parse(voice_a), Voice.parse(voice_b)
-    return (a.variant, a.pitch) == (b.variant, b.pitch)
-
-
-def evaluate_table1(
-    model, codec, corpus, num_sentences=20, seed=0, num_candidate_voices=None, progress=True
-):
+def evaluate_table1(model, codec, corpus, num_sentences=None, seed=0, group_size=8, progress=True):
     """Scores every system on held-out sentences; returns a list of row dicts.
 
-    Rows (`SYSTEMS`), for training voices and for held-out voices:
+    Rows (`SYSTEMS`), for training voices and for held-out voices (the
+    `EVALUATION_SPLITS`, one voice per sentence):
 
     - `original`: eSpeak's rendering of the sentence in the voice;
     - `codec`: that rendering encoded and decoded by the codec (all levels);
@@ -112,78 +136,98 @@ def evaluate_table1(
     - `acoustic_consistency`: the same cosine between the prompt as the
       system renders it (eSpeak / the codec / SoundStorm's decoded prompt; for
       the unprompted row the codec's) and the speech that follows it;
-    - `speaker_identified`: how often the speech's nearest voice, among the
-      embeddings of all voices of its group (one 3 s prompt each), is the
-      voice; `speaker_identified_any_rate`: the voice up to speaking rate
-      (same accent, variant and pitch); `speaker_identified_same_timbre`: the
-      voice's timbre (same variant and pitch, any accent or rate). eSpeak's
-      accents share their variants' synthesizer settings, so to a speaker
-      encoder a voice's accent and rate twins are near-duplicates and even
-      eSpeak's own renderings are often matched with one of them;
+    - `timbre_identified`: how often the speech is nearer its voice's 3 s
+      eSpeak prompt than the prompt of every evaluated voice (both groups) of
+      another eSpeak variant (`timbre_identified`);
     - `mcd_db`: MCD against eSpeak's rendering (dB, DTW-aligned);
     - `level1_accuracy`: generated level-1 tokens equal to the codec's tokens
       of eSpeak's rendering, frame by frame (the phonemes fix the timing;
       None for eSpeak and the codec);
-    - `wer`: PocketSphinx with an n-gram language model of the evaluated
-      sentences only; `word_errors`: its per-utterance `(errors, words)`;
+    - `wer`: the sensitive measure: PocketSphinx with a language model of
+      `group_size` held-out sentences, the sentence among them
+      (`asr.GroupedSpeechRecognizer`; groups fixed by sentence id among all
+      held-out sentences, so every system and every run of a sentence uses
+      the same group); `word_errors`: its per-utterance `(errors, words)`;
+    - `wer_corpus_lm`, `word_errors_corpus_lm`: the same with one n-gram
+      language model of all evaluated sentences (the earlier measure);
+    - `lm_group_size`, `corpus_lm_sentences`: the two models' sentence counts;
     - `real_time_factor`: median compute seconds per second of speech;
     - `num_utterances`.
 
     Args:
-        num_candidate_voices: identify speakers among only the first n voices
-            of each group (plus the evaluated ones); None: all of them.
+        num_sentences: held-out sentences per voice group; None: all (40).
+        group_size: sentences per language model of `wer`.
     """
     from tqdm.auto import tqdm
 
-    from keras_soundstorm.evaluation.asr import SpeechRecognizer, word_errors
+    from keras_soundstorm.evaluation.asr import (
+        GroupedSpeechRecognizer,
+        SpeechRecognizer,
+        word_errors,
+    )
 
-    sentence_ids = corpus.split_sentence_ids("heldout_sentences")[:num_sentences]
-    recognizer = SpeechRecognizer([corpus.sentences[i] for i in sentence_ids])
+    heldout_ids = corpus.split_sentence_ids("heldout_sentences")
+    if num_sentences is None:
+        num_sentences = len(heldout_ids)
+    if isinstance(num_sentences, bool) or not isinstance(num_sentences, int) or num_sentences < 1:
+        raise ValueError(f"`num_sentences` must be None or an int >= 1; got {num_sentences!r}.")
+    sentence_ids = heldout_ids[:num_sentences]
+    corpus_recognizer = SpeechRecognizer([corpus.sentences[i] for i in sentence_ids])
+    grouped_recognizer = GroupedSpeechRecognizer(
+        {i: corpus.sentences[i] for i in heldout_ids}, group_size=group_size
+    )
     rate = corpus.sample_rate
+    pairs = {
+        group: corpus.split(split, voices_per_sentence=1)[:num_sentences]
+        for group, split in EVALUATION_SPLITS.items()
+    }
+    # The 3 s eSpeak prompt of every evaluated voice (prompts are training
+    # sentences, never a held-out one): the references of timbre identification.
+    prompts = {
+        voice: voice_prompt(corpus, voice, exclude_sentence_ids=[sentence_id])
+        for group_pairs in pairs.values()
+        for sentence_id, voice in group_pairs
+    }
+    prompt_embeddings = {
+        voice: speaker_embedding(prompt.waveform, rate)
+        for voice, prompt in tqdm(prompts.items(), desc="voice prompts", disable=not progress)
+    }
     rows = []
-    for group, split in EVALUATION_SPLITS.items():
-        pairs = corpus.split(split, voices_per_sentence=1)[:num_sentences]
-        candidates = [voice.name for voice in corpus.split_voices(split)]
-        if num_candidate_voices is not None:
-            evaluated = {str(voice) for _, voice in pairs}
-            candidates = [
-                v for k, v in enumerate(candidates) if k < num_candidate_voices or v in evaluated
-            ]
-        candidate_embeddings = np.stack(
-            [
-                speaker_embedding(voice_prompt(corpus, v).waveform, rate)
-                for v in tqdm(candidates, desc=f"voice prints, {group}", disable=not progress)
-            ]
-        )
+    for group, group_pairs in pairs.items():
         scores = {system: [] for system in SYSTEMS}
-        for sentence_id, voice in tqdm(pairs, desc=f"Table 1, {group}", disable=not progress):
-            target, prompt, systems, references = _systems_for(
-                model, codec, corpus, sentence_id, voice, seed
+        for sentence_id, voice in tqdm(group_pairs, desc=f"Table 1, {group}", disable=not progress):
+            prompt = prompts[voice]
+            target, systems, references = _systems_for(
+                model, codec, corpus, sentence_id, voice, seed, prompt
             )
-            embed = _embedding_cache(rate)
-            prompt_embedding = embed(prompt.waveform)
+            prompt_embedding = prompt_embeddings[voice]
+            embed = _embedding_cache(rate, known=[(prompt.waveform, prompt_embedding)])
             for system, (speech, prompt_audio, codes, seconds) in systems.items():
                 embedding = embed(speech)
-                nearest = candidates[int(np.argmax(candidate_embeddings @ embedding))]
                 accuracy = None
                 if codes is not None:
                     accuracy = float(np.mean(codes[:, 0] == references[system][:, 0]))
+                heard = grouped_recognizer.transcribe(speech, rate, sentence_id)
+                heard_corpus_lm = corpus_recognizer.transcribe(speech, rate)
                 scores[system].append(
                     {
                         "voice_preservation": cosine_similarity(prompt_embedding, embedding),
                         "acoustic_consistency": cosine_similarity(embed(prompt_audio), embedding),
-                        "speaker_identified": float(nearest == voice),
-                        "speaker_identified_any_rate": float(_same_speaker(nearest, voice)),
-                        "speaker_identified_same_timbre": float(_same_timbre(nearest, voice)),
+                        "timbre_identified": float(
+                            timbre_identified(embedding, voice, prompt_embeddings)
+                        ),
                         "mcd_db": mel_cepstral_distortion(target.waveform, speech, rate),
                         "level1_accuracy": accuracy,
-                        "word_errors": word_errors(
-                            target.text, recognizer.transcribe(speech, rate)
-                        ),
+                        "word_errors": word_errors(target.text, heard),
+                        "word_errors_corpus_lm": word_errors(target.text, heard_corpus_lm),
                         "real_time_factor": seconds * rate / len(speech),
                     }
                 )
-        rows.extend(table1_row(group, system, items) for system, items in scores.items())
+        for system, items in scores.items():
+            row = table1_row(group, system, items)
+            row["lm_group_size"] = group_size
+            row["corpus_lm_sentences"] = len(sentence_ids)
+            rows.append(row)
     return rows
 
 
@@ -191,9 +235,9 @@ def run_table1(
     model_preset,
     codec_preset,
     output_dir,
-    num_sentences=20,
+    num_sentences=None,
     seed=0,
-    num_candidate_voices=None,
+    group_size=8,
     record=False,
 ):
     """Runs `evaluate_table1`; writes `table1.md`, `table1.json`, `table1.png`.
@@ -208,10 +252,12 @@ def run_table1(
         corpus,
         num_sentences=num_sentences,
         seed=seed,
-        num_candidate_voices=num_candidate_voices,
+        group_size=group_size,
     )
     if record:
-        command = f"keras-soundstorm evaluate --num-sentences {num_sentences} --seed {seed}"
+        command = f"keras-soundstorm evaluate --seed {seed} --lm-group-size {group_size}"
+        if num_sentences is not None:
+            command += f" --num-sentences {num_sentences}"
         record_evaluation(model_preset, rows, command)
     markdown = table1_markdown(rows) + "\n" + table1_checks(rows)
     write_report(output_dir, "table1", rows, markdown, plot_table1)

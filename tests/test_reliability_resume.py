@@ -181,7 +181,7 @@ def test_a_rerun_after_a_kill_mid_write_keeps_the_completed_epochs(tmp_path):
         f.create_dataset("x", data=np.zeros(1000))
     truncate(partial)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         model, history = fit_with_backup(backup_dir, epochs=2)
     assert history.epoch == [1]  # epoch 0 was complete
     assert not os.path.exists(partial)

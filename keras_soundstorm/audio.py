@@ -29,6 +29,9 @@ import wave
 
 import numpy as np
 
+# `save` refuses more channels: a wider array is almost surely channels-first.
+MAX_CHANNELS = 8
+
 _TFIO_LOCK = threading.Lock()
 _tfio_available = None
 _warned_fallback = False
@@ -219,7 +222,11 @@ def save(path, waveform, sample_rate, clip=False):
 
     Args:
         path: destination; its folder must exist.
-        waveform: float `[N]` (mono) or `[N, C]` (channels last) in `[-1, 1]`.
+        waveform: float `[N]` (mono) or `[N, C]` (channels last, `C` at most
+            `MAX_CHANNELS` = 8) in `[-1, 1]`. Integer arrays are rejected
+            (their scale is ambiguous: divide 16-bit PCM by 32768 first), and
+            so is a 2-D array with more than 8 columns, such as a
+            channels-first `[2, N]` array: pass its transpose.
         sample_rate: int, Hz.
         clip: if True, values outside `[-1, 1]` are clipped; by default they
             raise a ValueError.
@@ -227,13 +234,24 @@ def save(path, waveform, sample_rate, clip=False):
     path = os.fspath(path)
     sample_rate = _check_rate(sample_rate, "sample_rate")
     waveform = np.asarray(waveform)
-    if waveform.dtype.kind not in "fiu" or waveform.ndim not in (1, 2):
+    if waveform.dtype.kind in "iu":
+        raise ValueError(
+            f"`waveform` must hold float samples in [-1, 1]; got integers ({waveform.dtype}). "
+            "For 16-bit PCM pass `waveform / 32768`."
+        )
+    if waveform.dtype.kind != "f" or waveform.ndim not in (1, 2):
         raise ValueError(
             "`waveform` must be a float array [N] or [N, channels]; got "
             f"dtype {waveform.dtype} and shape {waveform.shape}."
         )
     if waveform.ndim == 1:
         waveform = waveform[:, None]
+    if waveform.shape[1] > MAX_CHANNELS:
+        raise ValueError(
+            f"`waveform` of shape {waveform.shape} would have {waveform.shape[1]} channels; "
+            f"`save` takes [N] or channels-last [N, channels] with at most {MAX_CHANNELS} "
+            "channels. For a channels-first [channels, N] array pass `waveform.T`."
+        )
     if waveform.shape[0] == 0 or waveform.shape[1] == 0:
         raise ValueError(f"`waveform` is empty (shape {waveform.shape}); nothing to save.")
     waveform = waveform.astype("float64")

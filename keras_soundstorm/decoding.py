@@ -19,6 +19,45 @@ import numpy as np
 from keras import ops
 
 from keras_soundstorm import backend
+from keras_soundstorm.utils.validation import require_int, require_real
+
+# Logits are divided by the temperature in float32: below this, typical logits
+# overflow to inf. For greedy decoding use `top_k=1` instead.
+MIN_TEMPERATURE = 1e-6
+# Seeds are used as they are (an int32 scalar), never reduced modulo anything.
+MAX_SEED = 2**31 - 1
+
+
+def check_sampling_args(temperature, top_k, choice_temperature, codebook_size):
+    """Returns `(temperature, top_k, choice_temperature)` as Python numbers.
+
+    Raises ValueError naming the argument: `temperature` must be a finite
+    number >= `MIN_TEMPERATURE`, `top_k` None or an int (Python or numpy, not a
+    float, bool or string) in `[1, codebook_size]`, `choice_temperature` a
+    finite number >= 0.
+    """
+    temperature = require_real(
+        "temperature",
+        temperature,
+        minimum=MIN_TEMPERATURE,
+        accepted=f"a finite number >= {MIN_TEMPERATURE:g} (smaller ones overflow the float32 "
+        "logits; for greedy decoding use top_k=1)",
+    )
+    if top_k is not None:
+        top_k = require_int("top_k", top_k, 1, codebook_size)
+    choice_temperature = require_real("choice_temperature", choice_temperature, minimum=0)
+    return temperature, top_k, choice_temperature
+
+
+def check_seed(seed):
+    """Returns `seed` as a Python int in `[0, MAX_SEED]` (None: a random one).
+
+    Every seed in the range is its own stream (no two accepted seeds collide);
+    anything else raises ValueError.
+    """
+    if seed is None:
+        return int(np.random.randint(0, MAX_SEED + 1, dtype=np.int64))
+    return require_int("seed", seed, 0, MAX_SEED)
 
 
 def default_steps_per_level(num_levels):
@@ -87,6 +126,7 @@ def iterative_decode(
     choice_temperature=1.0,
     seed=None,
     codebook_size=1024,
+    return_finite=False,
 ):
     """Fills every MASK token of `codes`, level by level.
 
@@ -99,29 +139,36 @@ def iterative_decode(
             Padded frames are left as they are.
         steps_per_level: passes per level (Q ints >= 1); default
             `(16, 1, ..., 1)`.
-        temperature: > 0, divides the logits before sampling and scoring.
-        top_k: None or an int in `[1, C]`: sample only among the k most likely.
-        choice_temperature: >= 0, scale of the Gumbel noise added to the
-            confidences (annealed to 0 over each level's iterations).
-        seed: int seed (None: a random one). Same seed, same result.
+        temperature: a finite number >= `MIN_TEMPERATURE` (1e-6), divides
+            the logits before sampling and scoring.
+        top_k: None or an int (Python or numpy) in `[1, C]`: sample only among
+            the k most likely.
+        choice_temperature: a finite number >= 0, scale of the Gumbel noise
+            added to the confidences (annealed to 0 over each level's
+            iterations).
+        seed: an int in `[0, 2**31 - 1]`, used as it is, or a scalar int
+            tensor (None: a random one). Same seed, same result.
         codebook_size: C; MASK is id C.
+        return_finite: if True, also return whether every logit that chose a
+            token was free of NaN and inf.
 
     Returns:
-        int32 `[B, T, Q]`, no MASK left on real frames.
+        int32 `[B, T, Q]`, no MASK left on real frames; with `return_finite`,
+        `(codes, finite)` where `finite` is a scalar bool tensor. NaN or inf
+        logits (e.g. NaN weights) cannot raise inside a compiled loop: the
+        tokens chosen from them are meaningless (typically id 0) and `finite`
+        is False. `SoundStorm.generate` raises a ValueError then.
     """
     codes = ops.cast(ops.convert_to_tensor(codes), "int32")
     if len(codes.shape) != 3:
         raise ValueError(f"`codes` must have rank 3 [B, T, Q]; got shape {codes.shape}.")
     num_levels = codes.shape[-1]
     steps = validate_steps_per_level(steps_per_level, num_levels)
-    if not temperature > 0:
-        raise ValueError(f"`temperature` must be > 0; got {temperature}.")
-    if not choice_temperature >= 0:
-        raise ValueError(f"`choice_temperature` must be >= 0; got {choice_temperature}.")
-    if top_k is not None and not (1 <= int(top_k) <= codebook_size):
-        raise ValueError(f"`top_k` must be None or in [1, {codebook_size}]; got {top_k}.")
-    if seed is None:
-        seed = int(np.random.randint(0, 2**31 - 1))
+    temperature, top_k, choice_temperature = check_sampling_args(
+        temperature, top_k, choice_temperature, codebook_size
+    )
+    if seed is None or isinstance(seed, numbers.Number | str):
+        seed = check_seed(seed)
     seed = ops.cast(ops.convert_to_tensor(seed), "int32")
 
     batch_size, num_frames = ops.shape(codes)[0], ops.shape(codes)[1]
@@ -136,7 +183,8 @@ def iterative_decode(
     )
     level_ids = ops.arange(num_levels, dtype="int32")
 
-    def decode_pass(step, codes):
+    def decode_pass(step, state):
+        codes, finite = state
         level = ops.take(level_table, step)
         is_level = ops.equal(level_ids, level)  # [Q]
         level_codes = ops.sum(ops.where(is_level, codes, 0), axis=2)  # [B, T]
@@ -160,6 +208,10 @@ def iterative_decode(
         )
         log_probs = ops.log_softmax(logits, axis=-1)
         confidence = ops.take_along_axis(log_probs, sampled[..., None], axis=-1)[..., 0]
+        # NaN or +inf anywhere in a token's logits makes its log-probability NaN.
+        finite = ops.logical_and(
+            finite, ops.all(ops.logical_or(ops.logical_not(masked), ops.isfinite(confidence)))
+        )
         choice_noise_scale = choice_temperature * (1.0 - ops.take(progress_table, step))
         confidence += choice_noise_scale * _gumbel(ops.shape(confidence), seed, 2 * step + 1)
         # Committed tokens and padding are never re-ranked.
@@ -177,6 +229,9 @@ def iterative_decode(
         rank = ops.argsort(ops.argsort(confidence, axis=-1), axis=-1)
         reveal = ops.logical_and(masked, rank >= keep_masked[:, None])
         update = ops.logical_and(reveal[:, :, None], is_level[None, None, :])
-        return ops.where(update, sampled[:, :, None], codes)
+        return ops.where(update, sampled[:, :, None], codes), finite
 
-    return ops.fori_loop(0, int(sum(steps)), decode_pass, codes)
+    codes, finite = ops.fori_loop(
+        0, int(sum(steps)), decode_pass, (codes, ops.convert_to_tensor(True))
+    )
+    return (codes, finite) if return_finite else codes

@@ -9,6 +9,11 @@ import math
 
 import numpy as np
 
+from keras_soundstorm.utils.validation import require_int
+
+# Frame counts and ids are int32 inside the model.
+INT32_MAX = 2**31 - 1
+
 
 def _as_int_array(name, value, rank):
     array = np.asarray(value)
@@ -44,6 +49,8 @@ def check_training_batch(batch, backbone):
     b, t, levels = codes.shape
     if levels != q:
         raise ValueError(f"`codes` must have {q} levels (last axis); got shape {codes.shape}.")
+    if b == 0:
+        raise ValueError(f"`codes` holds no examples (shape {codes.shape}); nothing to train on.")
     _check_range("codes", codes, c)
     batch = dict(batch)
     if batch.get("padding_mask") is None:
@@ -52,6 +59,12 @@ def check_training_batch(batch, backbone):
     if padding_mask.shape != (b, t):
         raise ValueError(
             f"`padding_mask` must have shape [B, T] = {(b, t)}; got {padding_mask.shape}."
+        )
+    if padding_mask.dtype != bool and not np.isin(padding_mask, (0, 1)).all():
+        raise ValueError(
+            "`padding_mask` must be bool, or numbers that are exactly 0 or 1 (1 = a real "
+            f"frame); got dtype {padding_mask.dtype} with values such as "
+            f"{padding_mask[~np.isin(padding_mask, (0, 1))].flat[0]!r}."
         )
     batch["padding_mask"] = padding_mask.astype("int32")  # see _tf_checked
     if backbone.is_conditional:
@@ -86,6 +99,19 @@ def _tf_checked(batch, backbone):
     batch = dict(batch)
     if "padding_mask" not in batch:
         batch["padding_mask"] = tf.ones(tf.shape(codes)[:2], tf.bool)
+    if batch["padding_mask"].dtype != tf.bool:
+        padding_mask = batch["padding_mask"]
+        zero_or_one = tf.logical_or(
+            tf.equal(padding_mask, tf.zeros_like(padding_mask)),
+            tf.equal(padding_mask, tf.ones_like(padding_mask)),
+        )
+        checks.append(
+            tf.debugging.assert_equal(
+                tf.reduce_all(zero_or_one),
+                True,
+                message="`padding_mask` must be bool, or numbers that are exactly 0 or 1",
+            )
+        )
     if backbone.is_conditional:
         if "conditioning" not in batch:
             raise ValueError("This model is conditional: batches need 'conditioning'.")
@@ -147,7 +173,7 @@ def shuffled_batches(arrays, batch_size, seed=None):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _per_example(name, value, batch_size, minimum, maximum=None):
+def _per_example(name, value, batch_size, minimum, maximum=INT32_MAX):
     array = np.asarray(value)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"`{name}` must be an int or a [B] array of ints; got {value!r}.")
@@ -156,11 +182,8 @@ def _per_example(name, value, batch_size, minimum, maximum=None):
         raise ValueError(
             f"`{name}` must be an int or have shape [{batch_size}]; got {array.shape}."
         )
-    if array.min() < minimum or (maximum is not None and array.max() > maximum):
-        upper = "" if maximum is None else f", {maximum}"
-        raise ValueError(
-            f"`{name}` must be in [{minimum}{upper or ', ...'}]; got {array.tolist()}."
-        )
+    if array.min() < minimum or array.max() > maximum:
+        raise ValueError(f"`{name}` must be in [{minimum}, {maximum}]; got {array.tolist()}.")
     return array.astype("int32")
 
 
@@ -175,6 +198,7 @@ def prepare_generation_inputs(
         `num_frames` int32 `[B]` and `unbatched` (bool).
     """
     q, c, r = backbone.num_levels, backbone.codebook_size, backbone.conditioning_rate_ratio
+    bucket_frames = require_int("bucket_frames", bucket_frames, minimum=1)
     unbatched = False
     if backbone.is_conditional:
         if conditioning is None:
@@ -210,13 +234,17 @@ def prepare_generation_inputs(
     if len(set(sizes.values())) > 1:
         raise ValueError(f"Batch sizes disagree: {sizes}.")
     batch_size = next(iter(sizes.values()), 1)
+    if batch_size == 0:
+        raise ValueError(
+            f"The batch holds 0 examples ({sizes}); `generate` needs a batch of at least one."
+        )
 
     max_frames = None if conditioning is None else conditioning.shape[1] * r
     if num_frames is None:
         if max_frames is None:
             raise ValueError("An unconditional model needs `num_frames`.")
         num_frames = max_frames
-    num_frames = _per_example("num_frames", num_frames, batch_size, 1, max_frames)
+    num_frames = _per_example("num_frames", num_frames, batch_size, 1, max_frames or INT32_MAX)
     prompt_frames = 0 if prompt_codes is None else prompt_codes.shape[1]
     if prompt_length is None:
         prompt_length = prompt_frames

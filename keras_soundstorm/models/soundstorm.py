@@ -15,6 +15,7 @@ from keras_soundstorm.layers import LevelHeads
 from keras_soundstorm.models import inputs as input_checks
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
 from keras_soundstorm.utils import files, preset_files, preset_registry
+from keras_soundstorm.utils.validation import require_int
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
@@ -191,6 +192,8 @@ class SoundStorm(keras_hub.models.Task):
         completed step (on JAX, whose stateless steps hold them outside the
         variables, those from before the call): the model stays usable.
         """
+        if batch_size is not None:
+            batch_size = require_int("batch_size", batch_size, minimum=1)
         x = input_checks.checked_training_data(x, self.backbone)
         if shuffle and isinstance(x, dict):
             x = input_checks.shuffled_batches(x, batch_size or 32, seed=self.seed)
@@ -226,13 +229,16 @@ class SoundStorm(keras_hub.models.Task):
         temperature=1.0,
         top_k=None,
         choice_temperature=1.0,
+        return_finite=False,
     ):
         """Replaces every MASK of prepared tensors, uncompiled.
 
         `codes` int `[B, T, Q]` (MASK = `codebook_size` where to generate),
         `conditioning` int `[B, T/r]`, `padding_mask` bool `[B, T]`, `seed` a
-        scalar int tensor; returns int32 `[B, T, Q]`. `generate` prepares
-        these from user input and compiles this; see it for the other args.
+        scalar int tensor; returns int32 `[B, T, Q]` (and, with
+        `return_finite`, whether all logits were finite: see
+        `decoding.iterative_decode`). `generate` prepares these from user
+        input and compiles this; see it for the other args.
         """
         return decoding.iterative_decode(
             functools.partial(self.logits, conditioning=conditioning, padding_mask=padding_mask),
@@ -244,6 +250,7 @@ class SoundStorm(keras_hub.models.Task):
             choice_temperature=choice_temperature,
             seed=seed,
             codebook_size=self.backbone.codebook_size,
+            return_finite=return_finite,
         )
 
     def generate(
@@ -271,34 +278,44 @@ class SoundStorm(keras_hub.models.Task):
             num_frames: int or `[B]` ints, frames to produce per example
                 (default `r * conditioning length`; required if unconditional).
             steps_per_level: passes per level, default `(16, 1, ..., 1)`.
-            temperature, top_k, choice_temperature, seed: see
+            temperature, top_k, choice_temperature: see
                 `decoding.iterative_decode`.
-            bucket_frames: lengths are padded up to a multiple of this, so that
-                nearby lengths share one compiled decode.
+            seed: an int in `[0, 2**31 - 1]`, used as it is (None: a random
+                one). Same seed, same result.
+            bucket_frames: an int >= 1; lengths are padded up to a multiple of
+                this, so that nearby lengths share one compiled decode.
 
         Returns:
             numpy int32 `[B, T, Q]` (`[T, Q]` for unbatched input), with `-1` on
             frames past an example's `num_frames`.
+
+        Raises:
+            ValueError: for bad arguments (naming them), and when the model's
+                logits hold NaN or inf (e.g. NaN weights) instead of returning
+                tokens chosen from them.
         """
         backbone = self.backbone
         steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
+        temperature, top_k, choice_temperature = decoding.check_sampling_args(
+            temperature, top_k, choice_temperature, backbone.codebook_size
+        )
+        seed = decoding.check_seed(seed)
         prepared = input_checks.prepare_generation_inputs(
             backbone, conditioning, prompt_codes, prompt_length, num_frames, bucket_frames
         )
-        if seed is None:
-            seed = int(np.random.randint(0, 2**31 - 1))
-        if not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"`seed` must be an int or None; got {seed!r}.")
-        decode_fn = self._compiled_decode(
-            steps, float(temperature), top_k, float(choice_temperature)
-        )
-        codes = decode_fn(
+        decode_fn = self._compiled_decode(steps, temperature, top_k, choice_temperature)
+        codes, finite = decode_fn(
             *(
                 ops.convert_to_tensor(prepared[name])
                 for name in ("codes", "conditioning", "padding_mask")
             ),
-            ops.convert_to_tensor(np.int32(seed % (2**31 - 1))),
+            ops.convert_to_tensor(np.int32(seed)),
         )
+        if not bool(ops.convert_to_numpy(finite)):
+            raise ValueError(
+                "The model's logits hold NaN or inf (are its weights NaN or inf, e.g. "
+                "after a diverged training run?); no codes were generated."
+            )
         codes = np.asarray(ops.convert_to_numpy(codes), "int32")
         codes = codes[:, : prepared["num_frames"].max()]
         valid = np.arange(codes.shape[1])[None, :] < prepared["num_frames"][:, None]
@@ -319,6 +336,7 @@ class SoundStorm(keras_hub.models.Task):
                 temperature=temperature,
                 top_k=top_k,
                 choice_temperature=choice_temperature,
+                return_finite=True,
             )
             variables = self.backbone.variables + self.level_heads.variables
             cache[key] = backend.compiled_inference(

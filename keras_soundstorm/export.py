@@ -10,11 +10,20 @@ The `serving_default` signature takes
 
 with dynamic batch and lengths, and returns `{"codes": int32 [B, T, Q]}`.
 The SavedModel needs only TensorFlow to load and run.
+
+It checks its inputs as `generate` does: a batch of at least one example,
+the same batch in all three tensors (a batch of 1 is not broadcast), a
+non-empty `conditioning` with ids in `[0, conditioning_vocabulary_size)`,
+prompt ids in `[0, C)` (real codes: MASK, id C, is not a prompt token) on all
+`P >= 1` frames, `prompt_length` in `[0, min(P, T)]` and `seed >= 0`. A bad
+input fails with an `InvalidArgument` error whose message names it; so do NaN
+or inf logits (e.g. NaN weights) instead of returning codes chosen from them.
 """
 
 import os
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_soundstorm import backend, decoding
@@ -35,6 +44,56 @@ def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
     prompt = ops.take(ops.cast(prompt_codes, "int32"), source, axis=1)
     in_prompt = positions[None, :] < ops.cast(prompt_length, "int32")[:, None]
     return ops.where(in_prompt[:, :, None], prompt, mask_id)
+
+
+def input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c):
+    """TF assert ops on the served inputs; each message names its input.
+
+    `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
+    codebook size (MASK id).
+    """
+    batch = tf.shape(conditioning)[0]
+    length = tf.shape(conditioning)[1]
+    prompt_frames = tf.shape(prompt_codes)[1]
+    assert_equal, assert_less = tf.debugging.assert_equal, tf.debugging.assert_less
+    assert_non_negative = tf.debugging.assert_non_negative
+    return [
+        tf.debugging.assert_positive(
+            batch, message="`conditioning` holds 0 examples; the batch needs at least one"
+        ),
+        tf.debugging.assert_positive(
+            length, message="`conditioning` is empty; it needs at least one token per example"
+        ),
+        assert_non_negative(conditioning, message=f"`conditioning` ids must be in [0, {v})"),
+        assert_less(conditioning, v, message=f"`conditioning` ids must be in [0, {v})"),
+        assert_equal(
+            tf.shape(prompt_codes)[0],
+            batch,
+            message="`prompt_codes` must have the batch size of `conditioning` (no broadcasting)",
+        ),
+        tf.debugging.assert_positive(
+            prompt_frames,
+            message="`prompt_codes` needs at least one frame (P >= 1; use prompt_length 0 "
+            "for no prompt)",
+        ),
+        assert_non_negative(
+            prompt_codes, message=f"`prompt_codes` ids must be real codes, in [0, {c})"
+        ),
+        assert_less(prompt_codes, c, message=f"`prompt_codes` ids must be real codes, in [0, {c})"),
+        assert_equal(
+            tf.shape(prompt_length)[0],
+            batch,
+            message="`prompt_length` must have the batch size of `conditioning` (no broadcasting)",
+        ),
+        assert_non_negative(prompt_length, message="`prompt_length` must be >= 0"),
+        tf.debugging.assert_less_equal(
+            prompt_length,
+            tf.minimum(prompt_frames, length * r),
+            message="`prompt_length` must be <= min(P, T): the prompt frames given and the "
+            "output length",
+        ),
+        assert_non_negative(seed, message="`seed` must be in [0, 2**31 - 1]"),
+    ]
 
 
 def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
@@ -60,26 +119,50 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
     steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
     r, q, c = backbone.conditioning_rate_ratio, backbone.num_levels, backbone.codebook_size
 
+    v = backbone.conditioning_vocabulary_size
+
     def serve(conditioning, prompt_codes, prompt_length, seed):
         num_frames = ops.shape(conditioning)[1] * r
         codes = initial_codes(prompt_codes, prompt_length, num_frames, c)
         padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
-        return {"codes": model.fill_masked_tokens(codes, conditioning, padding_mask, seed, steps)}
+        codes, finite = model.fill_masked_tokens(
+            codes, conditioning, padding_mask, seed, steps, return_finite=True
+        )
+        return {"codes": codes, "finite": finite}
 
     signature = [
-        keras.InputSpec(shape=(None, None), dtype="int32", name="conditioning"),
-        keras.InputSpec(shape=(None, None, q), dtype="int32", name="prompt_codes"),
-        keras.InputSpec(shape=(None,), dtype="int32", name="prompt_length"),
-        keras.InputSpec(shape=(), dtype="int32", name="seed"),
+        tf.TensorSpec(shape=(None, None), dtype="int32", name="conditioning"),
+        tf.TensorSpec(shape=(None, None, q), dtype="int32", name="prompt_codes"),
+        tf.TensorSpec(shape=(None,), dtype="int32", name="prompt_length"),
+        tf.TensorSpec(shape=(), dtype="int32", name="seed"),
     ]
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default",
-        serve,
-        input_signature=signature,
-        **backend.export_endpoint_kwargs(platforms),
+    # The model's decode, converted for the backend (jax2tf on JAX). This
+    # helper archive is never written: only the checked function below is.
+    unchecked = keras.export.ExportArchive()
+    unchecked.track(model)
+    decode = unchecked.add_endpoint(
+        "generate", serve, input_signature=signature, **backend.export_endpoint_kwargs(platforms)
     )
+
+    # TensorFlow asserts around it: plain TF ops on every backend, so the
+    # served signature rejects bad input with an InvalidArgument error.
+    @tf.function(input_signature=signature, autograph=False)
+    def serving_default(conditioning, prompt_codes, prompt_length, seed):
+        checks = input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c)
+        with tf.control_dependencies(checks):
+            inputs = [tf.identity(x) for x in (conditioning, prompt_codes, prompt_length, seed)]
+        outputs = decode(*inputs)
+        finite = tf.debugging.assert_equal(
+            outputs["finite"],
+            True,
+            message="The model's logits hold NaN or inf (NaN or inf weights?); no codes.",
+        )
+        with tf.control_dependencies([finite]):
+            return {"codes": tf.identity(outputs["codes"])}
+
+    serving_default.get_concrete_function()
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", serving_default)
     with files.atomic_directory(path, kind=SAVED_MODEL) as staging:
         archive.write_out(staging, verbose=False)
     return os.fspath(path)

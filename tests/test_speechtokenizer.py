@@ -173,17 +173,13 @@ def test_properties_and_padding(converted):
     assert converted.hop_length == HOP
     assert converted.frame_rate == 800.0
     assert (converted.num_levels, converted.codebook_size) == (3, 32)
-    converted.run_eagerly = True  # new shapes and level counts: no new compilations
-    try:
-        waveform = _waveform(1, 5).numpy()
-        codes = converted.encode(waveform[:, :-7])  # right-padded with zeros to 5 frames
-        assert codes.shape == (1, 5, 3)
-        np.testing.assert_array_equal(
-            converted.encode(waveform, num_levels=2), converted.encode(waveform)[..., :2]
-        )
-        assert converted.decode(codes, num_levels=1).shape == (1, 5 * HOP)
-    finally:
-        converted.run_eagerly = False
+    waveform = _waveform(2, 10).numpy()
+    codes = converted.encode(waveform[:, :-7])  # right-padded with zeros to 10 frames
+    assert codes.shape == (2, 10, 3)
+    np.testing.assert_array_equal(
+        converted.encode(waveform, num_levels=2), converted.encode(waveform)[..., :2]
+    )
+    assert converted.decode(codes, num_levels=1).shape == (2, 10 * HOP)
     with pytest.raises(ValueError, match="must be in"):
         converted.decode(np.full((1, 2, 3), 32))
     with pytest.raises(ValueError, match="floating point"):
@@ -201,7 +197,6 @@ def test_state_dict_conversion_and_weight_norm_layouts(reference, converted):
         name = name.replace(".weight_v", ".parametrizations.weight.original1")
         renamed[name] = value.numpy()
     codec = kss.convert.speechtokenizer(dict(REFERENCE_CONFIG), renamed)
-    codec.run_eagerly = True  # a second model: no second compilation
     waveform = _waveform(2, 10, seed=5).numpy()
     np.testing.assert_array_equal(codec.encode(waveform), converted.encode(waveform))
     assert isinstance(state["encoder.model.0.conv.conv.weight_g"], torch.Tensor)
@@ -210,7 +205,6 @@ def test_state_dict_conversion_and_weight_norm_layouts(reference, converted):
 def test_preset_round_trip(converted, tmp_path):
     converted.save_to_preset(tmp_path / "preset", metadata={"source": "test"})
     loaded = SpeechTokenizer.from_preset(tmp_path / "preset")
-    loaded.run_eagerly = True
     waveform = _waveform(2, 10, seed=7).numpy()
     codes = converted.encode(waveform)
     np.testing.assert_array_equal(loaded.encode(waveform), codes)
@@ -238,7 +232,6 @@ def test_cli_converts_to_a_loadable_preset(checkpoint, converted, tmp_path, caps
     )
     assert "Wrote preset" in capsys.readouterr().out
     loaded = SpeechTokenizer.from_preset(output)
-    loaded.run_eagerly = True
     waveform = _waveform(2, 10, seed=9).numpy()
     np.testing.assert_array_equal(loaded.encode(waveform), converted.encode(waveform))
     with open(output / "metadata.json") as f:
@@ -318,7 +311,6 @@ def test_public_rates_and_sizes():
     """The public config's strides and quantizer (widths kept tiny): 50 Hz frames, 8 x 1024."""
     public = {**REFERENCE_CONFIG, "strides": [8, 5, 4, 2], "codebook_size": 1024, "n_q": 8}
     codec = SpeechTokenizer(**kss.convert.speechtokenizer_config(public))
-    codec.run_eagerly = True  # compiling it would take longer than running it
     assert codec.hop_length == 320 and codec.frame_rate == 50.0
     assert (codec.num_levels, codec.codebook_size) == (8, 1024)
     codes = codec.encode(np.zeros((1, 3 * 320), "float32"))

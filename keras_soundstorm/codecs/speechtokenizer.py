@@ -35,8 +35,8 @@ class SpeechTokenizer(keras.Model):
     (`semantic_dim`), as the reference does.
 
     This is an inference model: weights come from `kss.convert.speechtokenizer`
-    (a public PyTorch checkpoint) or `from_preset`; training it is not
-    supported. The defaults are the public `speechtokenizer_hubert_avg`
+    (a public PyTorch checkpoint) or `from_preset` (a new instance holds
+    zeros); training it is not supported. The defaults are the public `speechtokenizer_hubert_avg`
     architecture: 16 kHz, 50 Hz frames, 8 levels x 1024 codes.
 
     Args:
@@ -149,7 +149,10 @@ class SpeechTokenizer(keras.Model):
         self.semantic_projection = None
         if self.semantic_dim != self.latent_dim:
             self.semantic_projection = keras.layers.Dense(
-                self.semantic_dim, dtype=self.dtype_policy, name="semantic_projection"
+                self.semantic_dim,
+                kernel_initializer="zeros",
+                dtype=self.dtype_policy,
+                name="semantic_projection",
             )
 
         self.build((None, None))

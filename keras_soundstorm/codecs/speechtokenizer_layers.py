@@ -8,7 +8,9 @@ channels-last `[B, L, C]` tensors and is written once with `keras.ops`.
 
 The layers are laid out so that `kss.convert.speechtokenizer` can fill them
 from a PyTorch checkpoint; inference is what they are for (no training
-losses, no codebook updates).
+losses, no codebook updates). Their variables start at zero: every value comes
+from a checkpoint or a preset, and random initialisers would compile a kernel
+per shape on JAX for nothing.
 """
 
 import keras
@@ -70,7 +72,7 @@ class ReflectConv1D(layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, input_shape[-1], self.filters),
-            initializer="glorot_uniform",
+            initializer="zeros",
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self.built = True
@@ -128,7 +130,7 @@ class TrimmedConv1DTranspose(layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, self.filters, input_shape[-1]),
-            initializer="glorot_uniform",
+            initializer="zeros",
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self.built = True
@@ -174,6 +176,8 @@ class SkipLSTM(layers.Layer):
             lstm = layers.LSTM(
                 self.units,
                 return_sequences=True,
+                kernel_initializer="zeros",
+                recurrent_initializer="zeros",
                 dtype=self.dtype_policy,
                 name=f"lstm_{index}",
             )
@@ -472,7 +476,7 @@ class EuclideanResidualQuantizer(layers.Layer):
         self.codebooks = self.add_weight(
             name="codebooks",
             shape=(self.num_levels, self.codebook_size, self.dim),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            initializer="zeros",
             trainable=False,
         )
         self.built = True

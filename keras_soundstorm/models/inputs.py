@@ -208,7 +208,9 @@ def prepare_generation_inputs(
             conditioning, unbatched = conditioning[None], True
         if conditioning.shape[1] == 0:
             raise ValueError("`conditioning` is empty; it must have at least one token.")
-        _check_range("conditioning", conditioning, backbone.conditioning_vocabulary_size)
+        # A model trained for guidance also takes its null conditioning id (= V).
+        upper = backbone.conditioning_vocabulary_size + int(backbone.supports_guidance)
+        _check_range("conditioning", conditioning, upper)
     elif conditioning is not None:
         raise ValueError(
             "This model is unconditional (conditioning_vocabulary_size=0); pass "

@@ -15,7 +15,7 @@ from keras_soundstorm.layers import LevelHeads
 from keras_soundstorm.models import inputs as input_checks
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
 from keras_soundstorm.utils import files, preset_files, preset_registry
-from keras_soundstorm.utils.validation import require_int
+from keras_soundstorm.utils.validation import require_int, require_real
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
@@ -85,6 +85,10 @@ class SoundStorm(keras_hub.models.Task):
         backbone: a `SoundStormBackbone`.
         preprocessor: unused, for KerasHub compatibility (None).
         seed: seed of the training masks.
+        decoding: default decoding settings of `generate` (stored in the
+            preset): a dict with any of `steps_per_level`, `temperature`,
+            `top_k`, `choice_temperature`, `guidance_scale`; unset ones take
+            `DECODING_DEFAULTS`.
 
     Example:
     ```python
@@ -99,7 +103,8 @@ class SoundStorm(keras_hub.models.Task):
 
     backbone_cls = SoundStormBackbone
 
-    def __init__(self, backbone, preprocessor=None, seed=None, **kwargs):
+    def __init__(self, backbone, preprocessor=None, seed=None, decoding=None, **kwargs):
+        decoding_settings = _checked_decoding(decoding, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -125,12 +130,13 @@ class SoundStorm(keras_hub.models.Task):
 
         # === Config ===
         self.seed = seed
+        self.decoding = decoding_settings
         # A plain object, so that TF's attribute tracking does not try to save it.
         self._decode_cache = types.SimpleNamespace(functions={})
 
     def get_config(self):
         config = super().get_config()
-        config.update(seed=self.seed)
+        config.update(seed=self.seed, decoding=dict(self.decoding))
         return config
 
     # --- Training -----------------------------------------------------------
@@ -230,6 +236,7 @@ class SoundStorm(keras_hub.models.Task):
         top_k=None,
         choice_temperature=1.0,
         return_finite=False,
+        guidance_scale=0.0,
     ):
         """Replaces every MASK of prepared tensors, uncompiled.
 
@@ -240,8 +247,14 @@ class SoundStorm(keras_hub.models.Task):
         `decoding.iterative_decode`). `generate` prepares these from user
         input and compiles this; see it for the other args.
         """
+        if isinstance(guidance_scale, (int, float)) and guidance_scale == 0:
+            logits_fn = functools.partial(
+                self.logits, conditioning=conditioning, padding_mask=padding_mask
+            )
+        else:
+            logits_fn = self._guided_logits_fn(conditioning, padding_mask, guidance_scale)
         return decoding.iterative_decode(
-            functools.partial(self.logits, conditioning=conditioning, padding_mask=padding_mask),
+            logits_fn,
             codes,
             padding_mask,
             steps_per_level=steps_per_level,
@@ -253,6 +266,27 @@ class SoundStorm(keras_hub.models.Task):
             return_finite=return_finite,
         )
 
+    def _guided_logits_fn(self, conditioning, padding_mask, guidance_scale):
+        """Classifier-free guidance: `(1 + w) * cond - w * uncond` logits.
+
+        The conditional and unconditional (null conditioning) passes run as
+        one batch of `2B`.
+        """
+        _check_guidance(self.backbone, guidance_scale)
+        null = ops.full_like(conditioning, self.backbone.null_conditioning_id)
+        both_conditioning = ops.concatenate([conditioning, null], axis=0)
+        both_padding = ops.concatenate([padding_mask, padding_mask], axis=0)
+        scale = ops.cast(guidance_scale, "float32")
+
+        def guided_logits(codes, level):
+            both = self.logits(
+                ops.concatenate([codes, codes], axis=0), level, both_conditioning, both_padding
+            )
+            conditional, unconditional = ops.split(both, 2, axis=0)
+            return (1.0 + scale) * conditional - scale * unconditional
+
+        return guided_logits
+
     def generate(
         self,
         conditioning=None,
@@ -260,11 +294,12 @@ class SoundStorm(keras_hub.models.Task):
         prompt_length=None,
         num_frames=None,
         steps_per_level=None,
-        temperature=1.0,
+        temperature=None,
         top_k=None,
-        choice_temperature=1.0,
+        choice_temperature=None,
         seed=None,
         bucket_frames=128,
+        guidance_scale=None,
     ):
         """Generates codec tokens, continuing `prompt_codes` if given.
 
@@ -280,6 +315,12 @@ class SoundStorm(keras_hub.models.Task):
             steps_per_level: passes per level, default `(16, 1, ..., 1)`.
             temperature, top_k, choice_temperature: see
                 `decoding.iterative_decode`.
+            guidance_scale: classifier-free guidance weight w >= 0: the logits
+                are `(1 + w) * cond - w * uncond` (two passes, one batched call);
+                0 is plain decoding. Needs a model trained with
+                `conditioning_dropout > 0`.
+            Decoding settings left None take the model's `decoding` defaults
+            (stored in its preset), then `DECODING_DEFAULTS`.
             seed: an int in `[0, 2**31 - 1]`, used as it is (None: a random
                 one). Same seed, same result.
             bucket_frames: an int >= 1; lengths are padded up to a multiple of
@@ -295,15 +336,34 @@ class SoundStorm(keras_hub.models.Task):
                 tokens chosen from them.
         """
         backbone = self.backbone
-        steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
-        temperature, top_k, choice_temperature = decoding.check_sampling_args(
-            temperature, top_k, choice_temperature, backbone.codebook_size
+        settings = _checked_decoding(
+            {
+                name: value
+                for name, value in dict(
+                    steps_per_level=steps_per_level,
+                    temperature=temperature,
+                    top_k=top_k,
+                    choice_temperature=choice_temperature,
+                    guidance_scale=guidance_scale,
+                ).items()
+                if value is not None
+            },
+            backbone,
+            defaults=self.decoding,
         )
-        seed = decoding.check_seed(seed)
+        steps = decoding.validate_steps_per_level(settings["steps_per_level"], backbone.num_levels)
+        temperature, top_k = settings["temperature"], settings["top_k"]
+        choice_temperature = settings["choice_temperature"]
+        guidance_scale = settings["guidance_scale"]
+        if guidance_scale:
+            _check_guidance(backbone, guidance_scale)
         prepared = input_checks.prepare_generation_inputs(
             backbone, conditioning, prompt_codes, prompt_length, num_frames, bucket_frames
         )
-        decode_fn = self._compiled_decode(steps, temperature, top_k, choice_temperature)
+        seed = decoding.check_seed(seed)
+        decode_fn = self._compiled_decode(
+            steps, temperature, top_k, choice_temperature, guidance_scale
+        )
         codes, finite = decode_fn(
             *(
                 ops.convert_to_tensor(prepared[name])
@@ -322,12 +382,19 @@ class SoundStorm(keras_hub.models.Task):
         codes = np.where(valid[:, :, None], codes, -1).astype("int32")
         return codes[0] if prepared["unbatched"] else codes
 
-    def _compiled_decode(self, steps, temperature, top_k, choice_temperature):
+    def _compiled_decode(self, steps, temperature, top_k, choice_temperature, guidance_scale):
         """One compiled decode per decoding setting, reused across shapes/buckets.
 
         With `model.run_eagerly = True` the decode runs op by op.
         """
-        key = (steps, temperature, top_k, choice_temperature, bool(self.run_eagerly))
+        key = (
+            steps,
+            temperature,
+            top_k,
+            choice_temperature,
+            guidance_scale,
+            bool(self.run_eagerly),
+        )
         cache = self._decode_cache.functions
         if key not in cache:
             decode = functools.partial(
@@ -337,6 +404,7 @@ class SoundStorm(keras_hub.models.Task):
                 top_k=top_k,
                 choice_temperature=choice_temperature,
                 return_finite=True,
+                guidance_scale=guidance_scale,
             )
             variables = self.backbone.variables + self.level_heads.variables
             cache[key] = backend.compiled_inference(
@@ -430,6 +498,56 @@ class SoundStorm(keras_hub.models.Task):
         return export.export_saved_model(
             self, path, platforms=platforms, steps_per_level=steps_per_level
         )
+
+
+DECODING_DEFAULTS = {
+    "steps_per_level": None,  # the paper's (16, 1, ..., 1)
+    "temperature": 1.0,
+    "top_k": None,
+    "choice_temperature": 1.0,
+    "guidance_scale": 0.0,
+}
+
+
+def _check_guidance(backbone, guidance_scale):
+    if not backbone.supports_guidance:
+        raise ValueError(
+            f"`guidance_scale` ({guidance_scale}) != 0 needs a model trained with conditioning "
+            "dropout (SoundStormBackbone(conditioning_dropout > 0)); this one has "
+            f"conditioning_dropout={backbone.conditioning_dropout}."
+        )
+
+
+def _checked_decoding(settings, backbone, defaults=None):
+    """`settings` over `defaults` over `DECODING_DEFAULTS`, checked: a full dict.
+
+    Raises ValueError naming an unknown key or a bad value.
+    """
+    settings = {} if settings is None else settings
+    if not isinstance(settings, dict):
+        raise ValueError(f"`decoding` must be a dict or None; got {settings!r}.")
+    unknown = sorted(set(settings) - set(DECODING_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown decoding settings {unknown}; accepted: {sorted(DECODING_DEFAULTS)}."
+        )
+    merged = {**DECODING_DEFAULTS, **(defaults or {}), **settings}
+    if merged["steps_per_level"] is not None:
+        merged["steps_per_level"] = list(
+            decoding.validate_steps_per_level(merged["steps_per_level"], backbone.num_levels)
+        )
+    merged["temperature"], merged["top_k"], merged["choice_temperature"] = (
+        decoding.check_sampling_args(
+            merged["temperature"],
+            merged["top_k"],
+            merged["choice_temperature"],
+            backbone.codebook_size,
+        )
+    )
+    merged["guidance_scale"] = require_real(
+        "guidance_scale", merged["guidance_scale"], minimum=0
+    )
+    return merged
 
 
 def flops_per_pass(backbone, num_frames, batch_size=1):

@@ -30,6 +30,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         hidden_dim, num_layers, num_heads, intermediate_dim, conv_kernel_size,
         dropout: Conformer size; the paper uses 1024, 12, 16, 4096, 5.
         layer_norm_epsilon: epsilon of the layer norms.
+        conditioning_dropout: probability that training replaces an example's
+            whole conditioning by a learned null conditioning (classifier-free
+            guidance, `SoundStorm.generate(guidance_scale=...)`); 0 (default):
+            no null conditioning, no guidance.
         dtype: a dtype policy, e.g. `"mixed_bfloat16"`.
 
     Inputs: dict with `"codes"` int `[B, T, Q]`, `"padding_mask"` bool `[B, T]`
@@ -64,6 +68,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         conv_kernel_size=5,
         dropout=0.0,
         layer_norm_epsilon=1e-5,
+        conditioning_dropout=0.0,
         dtype=None,
         **kwargs,
     ):
@@ -79,6 +84,8 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             conv_kernel_size=conv_kernel_size,
             dropout=dropout,
             layer_norm_epsilon=layer_norm_epsilon,
+            conditioning_dropout=conditioning_dropout,
+            conditional=bool(conditioning_vocabulary_size),
         )
         conditional = bool(conditioning_vocabulary_size)
 
@@ -91,6 +98,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 conditioning_vocabulary_size,
                 hidden_dim,
                 conditioning_rate_ratio,
+                dropout=conditioning_dropout,
                 dtype=dtype,
                 name="conditioning_embedding",
             )
@@ -136,6 +144,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         self.conv_kernel_size = conv_kernel_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.conditioning_dropout = conditioning_dropout
 
     @property
     def mask_id(self):
@@ -145,6 +154,16 @@ class SoundStormBackbone(keras_hub.models.Backbone):
     @property
     def is_conditional(self):
         return self.conditioning_vocabulary_size > 0
+
+    @property
+    def supports_guidance(self):
+        """Whether it learned a null conditioning (trained with `conditioning_dropout > 0`)."""
+        return self.is_conditional and self.conditioning_dropout > 0
+
+    @property
+    def null_conditioning_id(self):
+        """The conditioning id of the null conditioning (guidance's unconditional pass)."""
+        return self.conditioning_vocabulary_size if self.supports_guidance else None
 
     @staticmethod
     def get_layout_map(
@@ -191,6 +210,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 "conv_kernel_size": self.conv_kernel_size,
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "conditioning_dropout": self.conditioning_dropout,
             }
         )
         return config
@@ -235,6 +255,8 @@ def _validate_args(
     conv_kernel_size,
     dropout,
     layer_norm_epsilon,
+    conditioning_dropout,
+    conditional,
 ):
     """Raises ValueError naming the first bad constructor argument."""
     require_int("num_levels", num_levels, 1)
@@ -261,6 +283,18 @@ def _validate_args(
         )
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be a number in [0, 1); got {dropout!r}.")
+    if (
+        isinstance(conditioning_dropout, bool)
+        or not isinstance(conditioning_dropout, (int, float))
+        or not 0.0 <= conditioning_dropout < 1.0
+    ):
+        raise ValueError(
+            f"`conditioning_dropout` must be a number in [0, 1); got {conditioning_dropout!r}."
+        )
+    if conditioning_dropout and not conditional:
+        raise ValueError(
+            "`conditioning_dropout` needs a conditional model (conditioning_vocabulary_size > 0)."
+        )
     if (
         isinstance(layer_norm_epsilon, bool)
         or not isinstance(layer_norm_epsilon, (int, float))

@@ -119,12 +119,14 @@ def plot_table1(rows, path):
             ]
             axis.bar(positions + k * width, values, width, label=group)
         axis.set_xticks(positions + width * (len(groups) - 1) / 2)
-        axis.set_xticklabels([s.replace("soundstorm, ", "SoundStorm\n") for s in systems])
+        axis.set_xticklabels(
+            [s.replace("soundstorm, ", "SoundStorm\n") for s in systems], fontsize=8
+        )
         axis.set_title(label)
     top = max(axis.get_ylim()[1] for axis in axes[2:])
     for axis in axes[2:]:  # the WER panels share a scale
         axis.set_ylim(0, top)
-    axes[0].legend()
+    axes[0].legend(loc="lower left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -23,7 +23,6 @@ or inf logits (e.g. NaN weights) instead of returning codes chosen from them.
 import os
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_soundstorm import backend, decoding
@@ -52,6 +51,8 @@ def input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c):
     `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
     codebook size (MASK id).
     """
+    import tensorflow as tf
+
     batch = tf.shape(conditioning)[0]
     length = tf.shape(conditioning)[1]
     prompt_frames = tf.shape(prompt_codes)[1]
@@ -109,6 +110,8 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             serialized for.
         steps_per_level: the decoding schedule baked into the export.
     """
+    import tensorflow as tf  # imported here: `import keras_soundstorm` stays TF-free on jax/torch
+
     backend.check_can_export()
     backbone = model.backbone
     if not backbone.is_conditional:

@@ -125,7 +125,7 @@ def test_demo_writes_audio_and_spectrograms(tiny_presets, tmp_path):
         (["--voice", "en-us+robot/p50/r150"], "Unknown voice 'en-us+robot/p50/r150'. "),
         (["--text", "   "], "non-empty English sentence"),
         (["--text", "word " * 200], "takes up to 20 s"),
-        (["--model", "/no/such/preset"], "No SoundStorm preset at '/no/such/preset'"),
+        (["--model", "/no/such/preset"], "--model '/no/such/preset': no such directory"),
     ],
 )
 def test_demo_rejects_bad_input_with_a_message(tiny_presets, tmp_path, arguments, message):

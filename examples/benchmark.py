@@ -8,7 +8,14 @@ hidden 512, 8 heads, Q=12, C=1024):
     compilation) is reported apart from the median of `--repeats` timed calls;
 (b) a training step (`train_on_batch`) on `--train-batch-size` x `--frames`;
 (c) with `--sweep`, generate at 250 ... 15000 frames (capped by
-    `--max-frames`), written to a CSV and a log-log PNG (the paper's Figure 3).
+    `--max-frames`), written to a CSV and a log-log PNG (the paper's Figure 3);
+(d) with `--memory-sweep`, the peak memory (max RSS) of one `generate` per
+    length (`--sweep-frames`, default the sweep's), each in a fresh child
+    process, written to `memory_sweep.csv` / `.png` with the machine and the
+    command. `--memory-steps one` uses one pass per level: peak memory does not
+    depend on the number of passes, only on the length (attention runs in
+    query chunks, so it grows linearly; `--attention-chunk-size 0` measures
+    the one-shot T x T attention instead).
 
 Efficiency is reported against this machine's matmul peak, measured at start
 with a square `keras.ops.matmul` in float32 and bfloat16 on the same backend.
@@ -18,6 +25,7 @@ Usage:
 ```
 python examples/benchmark.py --backend torch --dtype mixed_bfloat16
 python examples/benchmark.py --backend jax --dtype float32 --sweep --max-frames 4000
+python examples/benchmark.py --memory-sweep --sweep-frames 1000,4000,15000 --memory-steps one
 ```
 """
 
@@ -56,6 +64,30 @@ def parse_args(argv=None):
     parser.add_argument("--max-frames", type=int, default=None, help="cap of the sweep")
     parser.add_argument("--sweep-repeats", type=int, default=1, help="timed calls per sweep length")
     parser.add_argument("--output-dir", default=RESULTS_DIR, help="CSV / PNG of the sweep")
+    parser.add_argument(
+        "--memory-sweep",
+        action="store_true",
+        help="(d): peak RSS of one generate per length, each in a child process",
+    )
+    parser.add_argument(
+        "--sweep-frames",
+        type=_frame_list,
+        default=None,
+        help="comma-separated lengths of (d) (default: the sweep's, capped by --max-frames)",
+    )
+    parser.add_argument(
+        "--memory-steps",
+        choices=("default", "one"),
+        default="default",
+        help="(d): the paper's schedule, or one pass per level (same peak memory, faster)",
+    )
+    parser.add_argument(
+        "--attention-chunk-size",
+        type=int,
+        default=None,
+        help="the backbone's attention_chunk_size (default: its default; 0: one-shot attention)",
+    )
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--codec", action="store_true", help="also time codec encode/decode")
     parser.add_argument("--codec-preset", help="SoundStream preset for --codec (default: random)")
     parser.add_argument(
@@ -67,11 +99,25 @@ def parse_args(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.attention_chunk_size is not None and args.attention_chunk_size < 0:
+        raise ValueError(f"`--attention-chunk-size` must be >= 0; got {args.attention_chunk_size}.")
     for name in ("frames", "batch_size", "train_batch_size", "repeats", "matmul_size"):
         if getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"`{flag}` must be >= 1; got {getattr(args, name)}.")
     return args
+
+
+def _frame_list(text):
+    try:
+        frames = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        frames = []
+    if not frames or min(frames) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated frame counts >= 1, e.g. 1000,4000; got {text!r}"
+        )
+    return frames
 
 
 def set_threads(backend, threads):
@@ -153,19 +199,23 @@ def matmul_peak(size, dtype, repeats=5, time_budget=5.0):
     return 2 * size**3 / statistics.median(timed)
 
 
-def build_model(config_name, dtype, seed, preset=None):
+def build_model(config_name, dtype, seed, preset=None, attention_chunk_size=None):
+    """`attention_chunk_size`: None keeps the default, 0 means one-shot attention."""
     import keras
 
     import keras_soundstorm as kss
 
+    overrides = {}
+    if attention_chunk_size is not None:
+        overrides["attention_chunk_size"] = attention_chunk_size or None
     if preset:
-        model = kss.SoundStorm.from_preset(preset, dtype=dtype)
+        model = kss.SoundStorm.from_preset(preset, dtype=dtype, **overrides)
         model.compile()
         return model
     if config_name not in kss.CONFIGS:
         raise ValueError(f"`--config` must be one of {sorted(kss.CONFIGS)}; got {config_name!r}.")
     keras.utils.set_random_seed(seed)
-    backbone = kss.SoundStormBackbone(**kss.CONFIGS[config_name], dtype=dtype)
+    backbone = kss.SoundStormBackbone(**kss.CONFIGS[config_name], **overrides, dtype=dtype)
     model = kss.SoundStorm(backbone, seed=seed)
     model.compile()
     return model
@@ -239,6 +289,134 @@ def benchmark_codec(args):
     return result
 
 
+def peak_rss_bytes():
+    """This process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def memory_child(args):
+    """Run in a child process: one `generate` of `args.memory_child` frames, then its peak RSS.
+
+    Prints one JSON line: frames, peak RSS before and after generate, seconds.
+    """
+    frames = args.memory_child
+    model = build_model(args.config, args.dtype, args.seed, args.preset, args.attention_chunk_size)
+    backbone = model.backbone
+    before = peak_rss_bytes()
+    conditioning = random_conditioning(backbone, args.batch_size, frames, args.seed)
+    kwargs = {"conditioning": conditioning} if backbone.is_conditional else {}
+    if not backbone.is_conditional:
+        kwargs["num_frames"] = [frames] * args.batch_size
+    if args.memory_steps == "one":
+        kwargs["steps_per_level"] = (1,) * backbone.num_levels
+    start = time.perf_counter()
+    codes = model.generate(**kwargs, seed=args.seed, bucket_frames=args.bucket_frames)
+    seconds = time.perf_counter() - start
+    assert codes.shape[1] == frames, codes.shape
+    result = {
+        "frames": frames,
+        "model_rss_bytes": before,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "generate_s": seconds,
+    }
+    print("MEMORY_CHILD " + json.dumps(result), flush=True)
+    return result
+
+
+def memory_sweep(args, argv, lengths):
+    """Peak RSS of one `generate` per length, each in a fresh child process.
+
+    Writes `memory_sweep.csv` (rewritten after every length, so a long sweep
+    keeps what it measured) and `memory_sweep.png` to `args.output_dir`.
+    A child that fails (e.g. killed by the OS for memory) is recorded with
+    its exit code and no peak.
+    """
+    import csv
+    import platform
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    csv_path = os.path.join(args.output_dir, "memory_sweep.csv")
+    command = " ".join(["python", "examples/benchmark.py", *argv])
+    machine = f"{cpu_name()}, {os.cpu_count()} CPUs, {platform.machine()}"
+    chunk = "default" if args.attention_chunk_size is None else args.attention_chunk_size
+    rows = []
+    for frames in lengths:
+        child = [sys.executable, os.path.abspath(__file__), *argv, "--memory-child", str(frames)]
+        start = time.perf_counter()
+        proc = subprocess.run(child, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("MEMORY_CHILD ")]
+        result = json.loads(lines[-1].split(" ", 1)[1]) if lines else {}
+        peak = result.get("peak_rss_bytes")
+        rows.append(
+            {
+                "backend": args.backend,
+                "dtype": args.dtype,
+                "config": args.preset or args.config,
+                "attention_chunk_size": chunk,
+                "passes": args.memory_steps,
+                "batch_size": args.batch_size,
+                "frames": frames,
+                "audio_seconds": frames / FRAME_RATE,
+                "model_rss_gb": round(result["model_rss_bytes"] / 1e9, 3) if result else "",
+                "peak_rss_gb": round(peak / 1e9, 3) if peak else "",
+                "generate_s": round(result["generate_s"], 1) if result else "",
+                "exit_code": proc.returncode,
+                "machine": machine,
+                "command": command,
+            }
+        )
+        status = f"peak RSS {peak / 1e9:.2f} GB" if peak else f"failed (exit {proc.returncode})"
+        print(f"  {frames} frames: {status}, {wall:.0f} s wall", flush=True)
+        if not peak:
+            print("\n".join(proc.stderr.strip().splitlines()[-5:]), flush=True)
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(sorted(rows, key=lambda row: row["frames"]))
+    png_path = plot_memory_sweep(sorted(rows, key=lambda row: row["frames"]), args.output_dir)
+    print(f"  wrote {csv_path}" + (f" and {png_path}" if png_path else ""))
+    return rows
+
+
+def plot_memory_sweep(rows, output_dir):
+    """`memory_sweep.png`: peak RSS (GB) against length; None without matplotlib."""
+    measured = [row for row in rows if row["peak_rss_gb"] != ""]
+    if not measured:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot written.")
+        return None
+    first = measured[0]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(
+        [row["frames"] for row in measured],
+        [row["peak_rss_gb"] for row in measured],
+        "o-",
+        label=f"{first['config']}, chunk {first['attention_chunk_size']}",
+    )
+    ax.axhline(8, color="gray", linestyle=":", label="8 GB")
+    ax.set_xlabel("frames (50 per second of audio)")
+    ax.set_ylabel("peak RSS of the process (GB)")
+    ax.set_title(f"Peak memory of generate ({first['backend']}, {first['dtype']})")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png_path = os.path.join(output_dir, "memory_sweep.png")
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path
+
+
 def write_sweep(rows, output_dir, tag, label, num_passes):
     """Writes the sweep as `sweep_<tag>.csv` and a log-log `sweep_<tag>.png`; returns the paths.
 
@@ -278,6 +456,8 @@ def write_sweep(rows, output_dir, tag, label, num_passes):
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
     args = parse_args(argv)
     # The backend must be chosen before keras is imported anywhere.
     os.environ["KERAS_BACKEND"] = args.backend
@@ -294,6 +474,8 @@ def main(argv=None):
             f"keras was imported with backend {keras.backend.backend()!r} before "
             f"this script could select {args.backend!r}."
         )
+    if args.memory_child is not None:
+        return memory_child(args)
     tag = f"{args.backend}_{args.dtype}"
     summary = {
         "backend": args.backend,
@@ -310,8 +492,20 @@ def main(argv=None):
     )
     print(f"load average (1 min) at start: {summary['load_start']:.2f}")
 
+    if args.memory_sweep:
+        lengths = args.sweep_frames or [
+            n for n in SWEEP_FRAMES if args.max_frames is None or n <= args.max_frames
+        ]
+        print(f"(d) peak memory of one generate at {lengths} frames, a child process each:")
+        summary["memory_sweep"] = [
+            {k: row[k] for k in ("frames", "peak_rss_gb", "exit_code")}
+            for row in memory_sweep(args, list(argv), lengths)
+        ]
+        print(json.dumps(summary, default=float))
+        return summary
+
     # Built first, so that a bad --config / --preset fails before the ~10 s peak measurement.
-    model = build_model(args.config, args.dtype, args.seed, preset=args.preset)
+    model = build_model(args.config, args.dtype, args.seed, args.preset, args.attention_chunk_size)
     peaks = {}
     for dtype in ("float32", "bfloat16"):
         peaks[dtype] = matmul_peak(args.matmul_size, dtype)

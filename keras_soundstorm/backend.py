@@ -59,6 +59,20 @@ def compiled_inference(function, variables, run_eagerly=False):
     return function
 
 
+def sequential_map(function, xs):
+    """`keras.ops.map(function, xs)`, one element at a time, for a single tensor `xs`.
+
+    `function` must return a tensor of `xs[0]`'s shape and dtype. Used to
+    bound memory (e.g. attention in query chunks): TensorFlow's `map_fn` runs
+    up to 10 iterations at once in a graph, so it is asked to run one.
+    """
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.map_fn(function, xs, parallel_iterations=1)
+    return keras.ops.map(function, xs)
+
+
 def replica_count():
     """Replicas of the current tf.distribute strategy (1 elsewhere).
 

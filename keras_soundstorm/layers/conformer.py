@@ -6,9 +6,21 @@ layer-norm convolution module that zeroes padded frames before the depthwise
 convolution, so padding never leaks into real frames.
 """
 
+import numbers
+
 import keras
 from keras import layers, ops
 from keras_hub.layers import RotaryEmbedding
+
+from keras_soundstorm import backend
+
+# Sequences longer than this attend in chunks of at most this many queries, so
+# the scores take B * H * chunk * T floats instead of B * H * T * T and memory
+# grows linearly with T; shorter ones take the one-shot path, as before. 512
+# (10 s at 50 Hz) was as fast as one shot or faster on a 2-core x86 CPU (see
+# examples/results/memory_sweep.csv) and keeps a 15000-frame score chunk of the
+# small config (8 heads) at 250 MB.
+DEFAULT_ATTENTION_CHUNK_SIZE = 512
 
 
 def attention_key_mask(padding_mask):
@@ -22,6 +34,79 @@ def attention_key_mask(padding_mask):
     return key_mask[:, None, None, :]
 
 
+def chunked_attention(query, key, value, key_mask, chunk_size):
+    """`ops.dot_product_attention` computed `chunk_size` queries at a time.
+
+    Each query's softmax runs over all keys either way, so the result equals
+    the one-shot attention (within float rounding of the matmuls); peak memory
+    is `B * H * chunk_size * T` scores instead of `B * H * T * T`. Sequences of
+    at most `chunk_size` frames take the one-shot path unchanged.
+
+    Args:
+        query, key, value: float `[B, T, H, F]`.
+        key_mask: bool `[B, 1, 1, T]` (see `attention_key_mask`).
+        chunk_size: queries per chunk (int >= 1), or None for one shot.
+
+    Returns:
+        float `[B, T, H, F]`.
+    """
+
+    def one_shot():
+        return ops.dot_product_attention(query, key, value, mask=key_mask)
+
+    if chunk_size is None:
+        return one_shot()
+    num_frames = query.shape[1]
+    if num_frames is not None:
+        return (
+            one_shot()
+            if num_frames <= chunk_size
+            else _attend_in_chunks(query, key, value, key_mask, chunk_size)
+        )
+    # Length unknown while tracing (e.g. a tf.function with relaxed shapes).
+    return ops.cond(
+        ops.shape(query)[1] > chunk_size,
+        lambda: _attend_in_chunks(query, key, value, key_mask, chunk_size),
+        one_shot,
+    )
+
+
+def _attend_in_chunks(query, key, value, key_mask, chunk_size):
+    num_frames = ops.shape(query)[1]
+    num_heads, head_dim = query.shape[2], query.shape[3]
+    # A static batch size stays static (a compiled decode loop needs its shape).
+    batch_size = -1 if query.shape[0] is None else query.shape[0]
+    num_chunks = (num_frames + chunk_size - 1) // chunk_size
+    # Equal chunks of <= chunk_size queries: fewer than num_chunks padded queries.
+    chunk_size = (num_frames + num_chunks - 1) // num_chunks
+    padded = ops.pad(query, [[0, 0], [0, num_chunks * chunk_size - num_frames], [0, 0], [0, 0]])
+    # [B, n * c, H, F] -> [n, B, c, H, F]: one map step per chunk of queries.
+    chunks = ops.reshape(padded, (batch_size, num_chunks, chunk_size, num_heads, head_dim))
+    chunks = ops.transpose(chunks, (1, 0, 2, 3, 4))
+
+    def attend(query_chunk):
+        return ops.dot_product_attention(query_chunk, key, value, mask=key_mask)
+
+    outputs = backend.sequential_map(attend, chunks)
+    outputs = ops.transpose(outputs, (1, 0, 2, 3, 4))
+    outputs = ops.reshape(outputs, (batch_size, num_chunks * chunk_size, num_heads, head_dim))
+    return outputs[:, :num_frames]
+
+
+def validate_attention_chunk_size(attention_chunk_size):
+    """Raises ValueError unless `attention_chunk_size` is None or an int >= 1."""
+    if attention_chunk_size is None:
+        return
+    if (
+        isinstance(attention_chunk_size, bool)
+        or not isinstance(attention_chunk_size, numbers.Integral)
+        or attention_chunk_size < 1
+    ):
+        raise ValueError(
+            f"`attention_chunk_size` must be an int >= 1 or None; got {attention_chunk_size!r}."
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
 class ConformerBlock(layers.Layer):
     """One Conformer block.
@@ -33,6 +118,9 @@ class ConformerBlock(layers.Layer):
         conv_kernel_size: depthwise convolution kernel size.
         dropout: dropout rate of every module's output.
         layer_norm_epsilon: epsilon of all layer norms.
+        attention_chunk_size: sequences longer than this attend in chunks of
+            this many queries (memory linear in T, same result); None attends
+            in one shot whatever the length.
 
     Call args:
         x: float `[B, T, D]`.
@@ -50,6 +138,7 @@ class ConformerBlock(layers.Layer):
         conv_kernel_size=5,
         dropout=0.0,
         layer_norm_epsilon=1e-5,
+        attention_chunk_size=DEFAULT_ATTENTION_CHUNK_SIZE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +146,10 @@ class ConformerBlock(layers.Layer):
             raise ValueError(
                 f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
             )
+        validate_attention_chunk_size(attention_chunk_size)
+        if attention_chunk_size is not None:
+            attention_chunk_size = int(attention_chunk_size)
+        self.attention_chunk_size = attention_chunk_size
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
@@ -133,7 +226,7 @@ class ConformerBlock(layers.Layer):
         qkv = self.qkv(self.attention_norm(x))  # [B, T, 3, H, F]
         query = self.rotary(qkv[:, :, 0])
         key = self.rotary(qkv[:, :, 1])
-        y = ops.dot_product_attention(query, key, qkv[:, :, 2], mask=key_mask)
+        y = chunked_attention(query, key, qkv[:, :, 2], key_mask, self.attention_chunk_size)
         return self.dropout_layer(self.attention_out(y), training=training)
 
     def _convolution(self, x, padding_mask, training):
@@ -167,6 +260,7 @@ class ConformerBlock(layers.Layer):
                 "conv_kernel_size": self.conv_kernel_size,
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "attention_chunk_size": self.attention_chunk_size,
             }
         )
         return config

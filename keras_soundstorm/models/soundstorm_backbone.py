@@ -1,11 +1,16 @@
 """SoundStormBackbone: summed token embeddings -> bidirectional Conformer."""
 
 import math
+import os
 
 import keras
 import keras_hub
 
 from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
+from keras_soundstorm.layers.conformer import (
+    DEFAULT_ATTENTION_CHUNK_SIZE,
+    validate_attention_chunk_size,
+)
 from keras_soundstorm.utils import files, preset_files, preset_registry
 from keras_soundstorm.utils.validation import require_int
 
@@ -30,6 +35,9 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         hidden_dim, num_layers, num_heads, intermediate_dim, conv_kernel_size,
         dropout: Conformer size; the paper uses 1024, 12, 16, 4096, 5.
         layer_norm_epsilon: epsilon of the layer norms.
+        attention_chunk_size: sequences longer than this attend in chunks of
+            at most this many queries, so memory grows linearly with T (same
+            result); None attends in one shot (T x T scores) at any length.
         conditioning_dropout: probability that training replaces an example's
             whole conditioning by a learned null conditioning (classifier-free
             guidance, `SoundStorm.generate(guidance_scale=...)`); 0 (default):
@@ -68,6 +76,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         conv_kernel_size=5,
         dropout=0.0,
         layer_norm_epsilon=1e-5,
+        attention_chunk_size=DEFAULT_ATTENTION_CHUNK_SIZE,
         conditioning_dropout=0.0,
         dtype=None,
         **kwargs,
@@ -84,6 +93,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             conv_kernel_size=conv_kernel_size,
             dropout=dropout,
             layer_norm_epsilon=layer_norm_epsilon,
+            attention_chunk_size=attention_chunk_size,
             conditioning_dropout=conditioning_dropout,
             conditional=bool(conditioning_vocabulary_size),
         )
@@ -113,6 +123,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 conv_kernel_size=conv_kernel_size,
                 dropout=dropout,
                 layer_norm_epsilon=layer_norm_epsilon,
+                attention_chunk_size=attention_chunk_size,
                 dtype=dtype,
                 name=f"conformer_layer_{i}",
             )
@@ -144,6 +155,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         self.conv_kernel_size = conv_kernel_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.attention_chunk_size = attention_chunk_size
         self.conditioning_dropout = conditioning_dropout
 
     @property
@@ -210,6 +222,7 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 "conv_kernel_size": self.conv_kernel_size,
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "attention_chunk_size": self.attention_chunk_size,
                 "conditioning_dropout": self.conditioning_dropout,
             }
         )
@@ -255,6 +268,7 @@ def _validate_args(
     conv_kernel_size,
     dropout,
     layer_norm_epsilon,
+    attention_chunk_size,
     conditioning_dropout,
     conditional,
 ):
@@ -304,3 +318,85 @@ def _validate_args(
         raise ValueError(
             f"`layer_norm_epsilon` must be a finite number > 0; got {layer_norm_epsilon!r}."
         )
+    validate_attention_chunk_size(attention_chunk_size)
+    _check_fits_in_memory(
+        num_levels=num_levels,
+        codebook_size=codebook_size,
+        conditioning_vocabulary_size=conditioning_vocabulary_size or 0,
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+        intermediate_dim=intermediate_dim,
+        conv_kernel_size=conv_kernel_size,
+    )
+
+
+# Host memory a Conformer block costs beyond its weights (Keras layer and
+# variable objects, the functional graph's nodes): ~0.3 MB measured on CPU,
+# rounded up. It keeps num_layers=10**7 of a tiny width from hanging.
+_BYTES_PER_LAYER_OVERHEAD = 1_000_000
+
+
+def parameter_count(
+    num_levels,
+    codebook_size,
+    conditioning_vocabulary_size,
+    hidden_dim,
+    num_layers,
+    intermediate_dim,
+    conv_kernel_size,
+):
+    """Weights of a SoundStormBackbone of these sizes (exact, as Python ints)."""
+    d, i = hidden_dim, intermediate_dim
+    embeddings = num_levels * (codebook_size + 1) * d + conditioning_vocabulary_size * d
+    feed_forward = 2 * (d * i + i + i * d + d)
+    attention = 3 * d * d + 3 * d + d * d + d
+    convolution = d * 2 * d + 2 * d + conv_kernel_size * d + d + d * d + d
+    norms = 6 * 2 * d
+    return embeddings + num_layers * (feed_forward + attention + convolution + norms)
+
+
+def memory_limit_bytes():
+    """Physical memory of this machine (or its cgroup limit, if lower); None if unknown."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    limits = [limit for limit in limits if limit > 0]
+    return min(limits) if limits else None
+
+
+def _memory_estimate(sizes):
+    """Bytes of the float32 weights plus the per-layer overhead."""
+    return 4 * parameter_count(**sizes) + sizes["num_layers"] * _BYTES_PER_LAYER_OVERHEAD
+
+
+def _check_fits_in_memory(**sizes):
+    """Raises ValueError when the float32 weights alone cannot fit in memory.
+
+    Checked before any weight is allocated, so that a huge size fails at once
+    with a message naming it, instead of aborting the interpreter (JAX) or
+    building layers for hours (TensorFlow).
+    """
+    limit = memory_limit_bytes()
+    if limit is None:
+        return
+    estimate = _memory_estimate(sizes)
+    if estimate <= limit:
+        return
+    # The culprit: the size whose reduction to 1 shrinks the estimate most.
+    culprit = min(sizes, key=lambda name: _memory_estimate({**sizes, name: 1}))
+    listed = ", ".join(f"{name}={value}" for name, value in sizes.items())
+    raise ValueError(
+        f"`{culprit}` = {sizes[culprit]} is too large: this SoundStormBackbone ({listed}) "
+        f"has ~{parameter_count(**sizes):.3g} parameters, needing ~{estimate / 1e9:.3g} GB "
+        f"in float32, more than this machine's {limit / 1e9:.3g} GB of memory."
+    )

@@ -134,8 +134,14 @@ def build_parser():
     generate.add_argument("--prompt", help=".npy int array [B, P, Q] or [P, Q] of prompt codes")
     generate.add_argument("--num-frames", type=int)
     generate.add_argument("--steps-per-level", type=_parse_steps)
-    generate.add_argument("--temperature", type=float, default=1.0)
-    generate.add_argument("--top-k", type=int)
+    generate.add_argument("--temperature", type=float, help="default: the preset's")
+    generate.add_argument("--top-k", type=int, help="default: the preset's")
+    generate.add_argument(
+        "--guidance-scale",
+        type=float,
+        help="classifier-free guidance weight (models trained with conditioning dropout); "
+        "default: the preset's",
+    )
     generate.add_argument("--seed", type=int)
     generate.add_argument("--output", required=True, help=".npy file for the codes")
 
@@ -365,8 +371,10 @@ def generate(args):
     _check_output("--output", args.output, "file")
     _require("--num-frames", args.num_frames)
     _require("--top-k", args.top_k)
-    if not 0 < args.temperature < float("inf"):
+    if args.temperature is not None and not 0 < args.temperature < float("inf"):
         raise ValueError(f"--temperature must be a positive number; got {args.temperature}.")
+    if args.guidance_scale is not None and not 0 <= args.guidance_scale < float("inf"):
+        raise ValueError(f"--guidance-scale must be a number >= 0; got {args.guidance_scale}.")
     model = kss.SoundStorm.from_preset(args.preset)
     conditioning = np.load(args.conditioning) if args.conditioning else None
     prompt = np.load(args.prompt) if args.prompt else None
@@ -378,6 +386,7 @@ def generate(args):
         steps_per_level=args.steps_per_level,
         temperature=args.temperature,
         top_k=args.top_k,
+        guidance_scale=args.guidance_scale,
         seed=args.seed,
     )
     from keras_soundstorm.utils.files import atomic_write_bytes

@@ -64,6 +64,8 @@ MODEL_PARALLEL_WEIGHTS = {
     r"(.*/)?conformer_layer_\d+/conv_pointwise_out/kernel": ("model", None),
     # [Q, D, C]: split the codes (vocabulary-parallel logits).
     r"(.*/)?level_heads/kernel": (None, None, "model"),
+    # [Q, D, D] (heads with a projection, `head_projection=True`): split its output.
+    r"(.*/)?level_heads/projection_kernel": (None, None, "model"),
 }
 
 # The config sizes that the "model" axis splits (see `MODEL_PARALLEL_WEIGHTS`).

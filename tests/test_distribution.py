@@ -46,7 +46,8 @@ RESULT_PREFIX = "DISTRIBUTION_RESULT "
 def is_split_weight(path):
     """Which weights the layout map must split, written apart from its regexes:
     every kernel and embedding table except the (tiny) depthwise kernel."""
-    return path.split("/")[-1] in ("kernel", "embeddings") and "conv_depthwise" not in path
+    name = path.split("/")[-1]
+    return name in ("kernel", "projection_kernel", "embeddings") and "conv_depthwise" not in path
 
 
 def make_mesh(shape=(2, MODEL_PARALLEL_SIZE), axis_names=("batch", "model")):
@@ -67,11 +68,14 @@ def training_data(batch_size=BATCH_SIZE * NUM_STEPS):
 
 
 def test_layout_map_splits_exactly_the_large_weights():
-    model = kss.SoundStorm(kss.SoundStormBackbone(**dict(CONFIG, num_layers=2)))
+    # With every optional weight: the level heads' projection (head_projection=True).
+    model = kss.SoundStorm(
+        kss.SoundStormBackbone(**dict(CONFIG, num_layers=2)), head_projection=True
+    )
     layout_map = kss.SoundStormBackbone.get_layout_map(make_mesh())
     expected = {v.path for v in model.variables if is_split_weight(v.path)}
-    # 2 embeddings, 8 kernels per Conformer layer, the level heads.
-    assert len(expected) == 3 + 8 * 2
+    # 2 embeddings, 8 kernels per Conformer layer, the level heads and their projection.
+    assert len(expected) == 3 + 8 * 2 + 1
     split, used_keys = set(), set()
     for variable in model.variables:
         keys = [key for key in layout_map if re.fullmatch(key, variable.path)]

@@ -13,6 +13,7 @@ from keras import layers, ops
 from keras_hub.layers import RotaryEmbedding
 
 from keras_soundstorm import backend
+from keras_soundstorm.layers.norms import ScaleOnlyChannelNorm
 
 # Sequences longer than this attend in chunks of at most this many queries, so
 # the scores take B * H * chunk * T floats instead of B * H * T * T and memory
@@ -107,6 +108,29 @@ def validate_attention_chunk_size(attention_chunk_size):
         )
 
 
+CONV_NORMS = ("layer_norm", "channel_norm")
+EVEN_KERNEL_PADDINGS = ("right", "left")
+
+
+def validate_architecture_options(conv_expansion_factor, conv_norm_type, even_kernel_padding):
+    """Raises ValueError naming the first bad Conformer architecture option."""
+    if (
+        isinstance(conv_expansion_factor, bool)
+        or not isinstance(conv_expansion_factor, numbers.Integral)
+        or conv_expansion_factor < 1
+    ):
+        raise ValueError(
+            f"`conv_expansion_factor` must be an int >= 1; got {conv_expansion_factor!r}."
+        )
+    if conv_norm_type not in CONV_NORMS:
+        raise ValueError(f"`conv_norm_type` must be one of {CONV_NORMS}; got {conv_norm_type!r}.")
+    if even_kernel_padding not in EVEN_KERNEL_PADDINGS:
+        raise ValueError(
+            f"`even_kernel_padding` must be one of {EVEN_KERNEL_PADDINGS}; "
+            f"got {even_kernel_padding!r}."
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
 class ConformerBlock(layers.Layer):
     """One Conformer block.
@@ -121,6 +145,17 @@ class ConformerBlock(layers.Layer):
         attention_chunk_size: sequences longer than this attend in chunks of
             this many queries (memory linear in T, same result); None attends
             in one shot whatever the length.
+        conv_expansion_factor: the convolution module's depthwise width is
+            `conv_expansion_factor * hidden_dim` (1: ours; 2: lucidrains').
+        conv_norm_type: the convolution module after its depthwise convolution:
+            `"layer_norm"` (LayerNorm then SiLU, ours) or `"channel_norm"`
+            (SiLU then a scale-only channel norm computed in float32, the
+            lucidrains Conformer's).
+        attention_bias: whether the query, key and value projections have biases.
+        even_kernel_padding: for an even `conv_kernel_size`, where the extra
+            frame of padding goes: `"right"` (Keras "same", ours) or `"left"`
+            (the PyTorch references': `k / 2` frames left, `k / 2 - 1` right).
+            Odd kernels pad `(k - 1) / 2` on each side either way.
 
     Call args:
         x: float `[B, T, D]`.
@@ -139,9 +174,19 @@ class ConformerBlock(layers.Layer):
         dropout=0.0,
         layer_norm_epsilon=1e-5,
         attention_chunk_size=DEFAULT_ATTENTION_CHUNK_SIZE,
+        conv_expansion_factor=1,
+        conv_norm_type="layer_norm",
+        attention_bias=True,
+        even_kernel_padding="right",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        validate_architecture_options(conv_expansion_factor, conv_norm_type, even_kernel_padding)
+        self.conv_expansion_factor = conv_expansion_factor
+        self.conv_norm_type = conv_norm_type
+        self.attention_bias = bool(attention_bias)
+        self.even_kernel_padding = even_kernel_padding
+        conv_dim = conv_expansion_factor * hidden_dim
         if hidden_dim % num_heads:
             raise ValueError(
                 f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
@@ -174,7 +219,7 @@ class ConformerBlock(layers.Layer):
         self.qkv = layers.EinsumDense(
             "btd,dkhf->btkhf",
             output_shape=(None, 3, num_heads, head_dim),
-            bias_axes="khf",
+            bias_axes="khf" if attention_bias else None,
             dtype=self.dtype_policy,
             name="attention_qkv",
         )
@@ -190,11 +235,23 @@ class ConformerBlock(layers.Layer):
         )
 
         self.conv_norm = norm("conv_norm")
-        self.conv_pointwise_in = dense(2 * hidden_dim, "conv_pointwise_in")
+        self.conv_pointwise_in = dense(2 * conv_dim, "conv_pointwise_in")
+        # Explicit padding only where it differs from "same" (an even kernel, left).
+        self.conv_padding = None
+        if conv_kernel_size % 2 == 0 and even_kernel_padding == "left":
+            self.conv_padding = (conv_kernel_size // 2, conv_kernel_size // 2 - 1)
         self.conv_depthwise = layers.DepthwiseConv1D(
-            conv_kernel_size, padding="same", dtype=self.dtype_policy, name="conv_depthwise"
+            conv_kernel_size,
+            padding="same" if self.conv_padding is None else "valid",
+            dtype=self.dtype_policy,
+            name="conv_depthwise",
         )
-        self.conv_depthwise_norm = norm("conv_depthwise_norm")
+        if conv_norm_type == "channel_norm":
+            self.conv_depthwise_norm = ScaleOnlyChannelNorm(
+                dtype=self.dtype_policy, name="conv_depthwise_norm"
+            )
+        else:
+            self.conv_depthwise_norm = norm("conv_depthwise_norm")
         self.conv_pointwise_out = dense(hidden_dim, "conv_pointwise_out")
 
         self.output_norm = norm("output_norm")
@@ -212,9 +269,10 @@ class ConformerBlock(layers.Layer):
         head_dim = d // self.num_heads
         self.attention_out.build(tuple(input_shape[:-1]) + (self.num_heads, head_dim))
         self.conv_pointwise_in.build(input_shape)
-        self.conv_depthwise.build(input_shape)
-        self.conv_depthwise_norm.build(input_shape)
-        self.conv_pointwise_out.build(input_shape)
+        conv_shape = tuple(input_shape[:-1]) + (self.conv_expansion_factor * d,)
+        self.conv_depthwise.build(conv_shape)
+        self.conv_depthwise_norm.build(conv_shape)
+        self.conv_pointwise_out.build(conv_shape)
         self.built = True
 
     def _feed_forward(self, i, x, training):
@@ -235,8 +293,13 @@ class ConformerBlock(layers.Layer):
         y = value * ops.sigmoid(gate)  # GLU
         # Zero padded frames so the depthwise kernel sees nothing beyond the end.
         y = y * ops.cast(padding_mask[:, :, None], y.dtype)
+        if self.conv_padding is not None:
+            y = ops.pad(y, [[0, 0], list(self.conv_padding), [0, 0]])
         y = self.conv_depthwise(y)
-        y = ops.silu(self.conv_depthwise_norm(y))
+        if self.conv_norm_type == "channel_norm":
+            y = self.conv_depthwise_norm(ops.silu(y))
+        else:
+            y = ops.silu(self.conv_depthwise_norm(y))
         return self.dropout_layer(self.conv_pointwise_out(y), training=training)
 
     def call(self, x, padding_mask, training=None):
@@ -261,6 +324,10 @@ class ConformerBlock(layers.Layer):
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "attention_chunk_size": self.attention_chunk_size,
+                "conv_expansion_factor": self.conv_expansion_factor,
+                "conv_norm_type": self.conv_norm_type,
+                "attention_bias": self.attention_bias,
+                "even_kernel_padding": self.even_kernel_padding,
             }
         )
         return config

@@ -89,6 +89,10 @@ class SoundStorm(keras_hub.models.Task):
             preset): a dict with any of `steps_per_level`, `temperature`,
             `top_k`, `choice_temperature`, `guidance_scale`; unset ones take
             `DECODING_DEFAULTS`.
+        head_projection: if True, each level's head projects the hidden state
+            (`D -> D`) and a LayerNorm shared by the levels precedes its
+            output (the lucidrains SoundStorm's heads); False (default): a
+            plain `D -> C` head per level.
 
     Example:
     ```python
@@ -103,7 +107,15 @@ class SoundStorm(keras_hub.models.Task):
 
     backbone_cls = SoundStormBackbone
 
-    def __init__(self, backbone, preprocessor=None, seed=None, decoding=None, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        preprocessor=None,
+        seed=None,
+        decoding=None,
+        head_projection=False,
+        **kwargs,
+    ):
         decoding_settings = _checked_decoding(decoding, backbone)
         # === Layers ===
         self.backbone = backbone
@@ -113,7 +125,12 @@ class SoundStorm(keras_hub.models.Task):
             backbone.codebook_size, seed=seed, dtype=dtype, name="training_masker"
         )
         self.level_heads = LevelHeads(
-            backbone.num_levels, backbone.codebook_size, dtype=dtype, name="level_heads"
+            backbone.num_levels,
+            backbone.codebook_size,
+            projection=head_projection,
+            layer_norm_epsilon=backbone.layer_norm_epsilon,
+            dtype=dtype,
+            name="level_heads",
         )
 
         # === Functional Model ===
@@ -130,6 +147,7 @@ class SoundStorm(keras_hub.models.Task):
 
         # === Config ===
         self.seed = seed
+        self.head_projection = bool(head_projection)
         self.decoding = decoding_settings
         # A plain object, so that TF's attribute tracking does not try to save it.
         self._decode_cache = types.SimpleNamespace(functions={})
@@ -137,6 +155,8 @@ class SoundStorm(keras_hub.models.Task):
     def get_config(self):
         config = super().get_config()
         config.update(seed=self.seed, decoding=dict(self.decoding))
+        if self.head_projection:  # older presets' configs stay as they were
+            config.update(head_projection=True)
         return config
 
     # --- Training -----------------------------------------------------------

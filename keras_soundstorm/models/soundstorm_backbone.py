@@ -9,6 +9,7 @@ import keras_hub
 from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
 from keras_soundstorm.layers.conformer import (
     DEFAULT_ATTENTION_CHUNK_SIZE,
+    validate_architecture_options,
     validate_attention_chunk_size,
 )
 from keras_soundstorm.utils import files, preset_files, preset_registry
@@ -42,6 +43,11 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             whole conditioning by a learned null conditioning (classifier-free
             guidance, `SoundStorm.generate(guidance_scale=...)`); 0 (default):
             no null conditioning, no guidance.
+        conv_expansion_factor, conv_norm_type, attention_bias,
+        even_kernel_padding: Conformer architecture options (see
+            `ConformerBlock`); the defaults are this package's own
+            architecture, `2, "channel_norm", False, "left"` the lucidrains
+            SoundStorm's (the public SpeechTokenizer-SoundStorm checkpoints).
         dtype: a dtype policy, e.g. `"mixed_bfloat16"`.
 
     Inputs: dict with `"codes"` int `[B, T, Q]`, `"padding_mask"` bool `[B, T]`
@@ -78,6 +84,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         layer_norm_epsilon=1e-5,
         attention_chunk_size=DEFAULT_ATTENTION_CHUNK_SIZE,
         conditioning_dropout=0.0,
+        conv_expansion_factor=1,
+        conv_norm_type="layer_norm",
+        attention_bias=True,
+        even_kernel_padding="right",
         dtype=None,
         **kwargs,
     ):
@@ -96,6 +106,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             attention_chunk_size=attention_chunk_size,
             conditioning_dropout=conditioning_dropout,
             conditional=bool(conditioning_vocabulary_size),
+            conv_expansion_factor=conv_expansion_factor,
+            conv_norm_type=conv_norm_type,
+            attention_bias=attention_bias,
+            even_kernel_padding=even_kernel_padding,
         )
         conditional = bool(conditioning_vocabulary_size)
 
@@ -124,6 +138,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 dropout=dropout,
                 layer_norm_epsilon=layer_norm_epsilon,
                 attention_chunk_size=attention_chunk_size,
+                conv_expansion_factor=conv_expansion_factor,
+                conv_norm_type=conv_norm_type,
+                attention_bias=attention_bias,
+                even_kernel_padding=even_kernel_padding,
                 dtype=dtype,
                 name=f"conformer_layer_{i}",
             )
@@ -157,6 +175,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.attention_chunk_size = attention_chunk_size
         self.conditioning_dropout = conditioning_dropout
+        self.conv_expansion_factor = conv_expansion_factor
+        self.conv_norm_type = conv_norm_type
+        self.attention_bias = bool(attention_bias)
+        self.even_kernel_padding = even_kernel_padding
 
     @property
     def mask_id(self):
@@ -224,6 +246,10 @@ class SoundStormBackbone(keras_hub.models.Backbone):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "attention_chunk_size": self.attention_chunk_size,
                 "conditioning_dropout": self.conditioning_dropout,
+                "conv_expansion_factor": self.conv_expansion_factor,
+                "conv_norm_type": self.conv_norm_type,
+                "attention_bias": self.attention_bias,
+                "even_kernel_padding": self.even_kernel_padding,
             }
         )
         return config
@@ -271,6 +297,10 @@ def _validate_args(
     attention_chunk_size,
     conditioning_dropout,
     conditional,
+    conv_expansion_factor=1,
+    conv_norm_type="layer_norm",
+    attention_bias=True,
+    even_kernel_padding="right",
 ):
     """Raises ValueError naming the first bad constructor argument."""
     require_int("num_levels", num_levels, 1)
@@ -319,6 +349,7 @@ def _validate_args(
             f"`layer_norm_epsilon` must be a finite number > 0; got {layer_norm_epsilon!r}."
         )
     validate_attention_chunk_size(attention_chunk_size)
+    validate_architecture_options(conv_expansion_factor, conv_norm_type, even_kernel_padding)
     _check_fits_in_memory(
         num_levels=num_levels,
         codebook_size=codebook_size,
@@ -327,6 +358,9 @@ def _validate_args(
         num_layers=num_layers,
         intermediate_dim=intermediate_dim,
         conv_kernel_size=conv_kernel_size,
+        conv_expansion_factor=conv_expansion_factor,
+        conv_norm_type=conv_norm_type,
+        attention_bias=attention_bias,
     )
 
 
@@ -344,14 +378,18 @@ def parameter_count(
     num_layers,
     intermediate_dim,
     conv_kernel_size,
+    conv_expansion_factor=1,
+    conv_norm_type="layer_norm",
+    attention_bias=True,
 ):
     """Weights of a SoundStormBackbone of these sizes (exact, as Python ints)."""
-    d, i = hidden_dim, intermediate_dim
+    d, i, e = hidden_dim, intermediate_dim, conv_expansion_factor * hidden_dim
     embeddings = num_levels * (codebook_size + 1) * d + conditioning_vocabulary_size * d
     feed_forward = 2 * (d * i + i + i * d + d)
-    attention = 3 * d * d + 3 * d + d * d + d
-    convolution = d * 2 * d + 2 * d + conv_kernel_size * d + d + d * d + d
-    norms = 6 * 2 * d
+    attention = 3 * d * d + (3 * d if attention_bias else 0) + d * d + d
+    depthwise_norm = e if conv_norm_type == "channel_norm" else 2 * e
+    convolution = d * 2 * e + 2 * e + conv_kernel_size * e + e + depthwise_norm + e * d + d
+    norms = 5 * 2 * d
     return embeddings + num_layers * (feed_forward + attention + convolution + norms)
 
 
@@ -393,7 +431,11 @@ def _check_fits_in_memory(**sizes):
     if estimate <= limit:
         return
     # The culprit: the size whose reduction to 1 shrinks the estimate most.
-    culprit = min(sizes, key=lambda name: _memory_estimate({**sizes, name: 1}))
+    options = ("conv_norm_type", "attention_bias")
+    culprit = min(
+        (name for name in sizes if name not in options),
+        key=lambda name: _memory_estimate({**sizes, name: 1}),
+    )
     listed = ", ".join(f"{name}={value}" for name, value in sizes.items())
     raise ValueError(
         f"`{culprit}` = {sizes[culprit]} is too large: this SoundStormBackbone ({listed}) "

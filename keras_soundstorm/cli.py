@@ -233,6 +233,21 @@ def build_parser():
         "--checkpoint", required=True, help="the state dict, e.g. SpeechTokenizer.pt or ckpt.dev"
     )
     speechtokenizer.add_argument("--output", required=True, help="preset directory to write")
+    soundstorm = converters.add_parser(
+        "soundstorm-speechtokenizer",
+        help="a SpeechTokenizer-SoundStorm (soundstorm_pytorch state dict) -> kss.SoundStorm "
+        "(its level q is RVQ level q + 2, conditioned on RVQ level 1)",
+    )
+    soundstorm.add_argument(
+        "--checkpoint", required=True, help="the state dict, e.g. SoundStorm_best_dev.pt"
+    )
+    soundstorm.add_argument(
+        "--num-heads",
+        type=int,
+        default=8,
+        help="attention heads, which the shapes do not determine (default 8, the public files')",
+    )
+    soundstorm.add_argument("--output", required=True, help="preset directory to write")
     return parser
 
 
@@ -584,7 +599,29 @@ def convert_speechtokenizer(args):
     )
 
 
-CONVERTERS = {"speechtokenizer": convert_speechtokenizer}
+def convert_soundstorm_speechtokenizer(args):
+    from keras_soundstorm import convert
+
+    model = convert.soundstorm_speechtokenizer(args.checkpoint, num_heads=args.num_heads)
+    source = {
+        "format": "soundstorm-speechtokenizer",
+        "checkpoint": os.path.basename(args.checkpoint),
+        "levels": "level q is SpeechTokenizer RVQ level q + 2; conditioning is RVQ level 1",
+    }
+    model.save_to_preset(args.output, metadata={"converted_from": source})
+    backbone = model.backbone
+    print(
+        f"Wrote preset {args.output}: SoundStorm, {backbone.num_layers} layers x "
+        f"{backbone.hidden_dim}, {backbone.num_heads} heads, {backbone.num_levels} levels x "
+        f"{backbone.codebook_size} codes, conditioning vocabulary "
+        f"{backbone.conditioning_vocabulary_size}, {model.count_params():,} parameters."
+    )
+
+
+CONVERTERS = {
+    "speechtokenizer": convert_speechtokenizer,
+    "soundstorm-speechtokenizer": convert_soundstorm_speechtokenizer,
+}
 
 
 def convert(args):

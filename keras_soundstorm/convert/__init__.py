@@ -1,6 +1,8 @@
 """Converters from public PyTorch checkpoints to keras-soundstorm models.
 
-`speechtokenizer(config, checkpoint)` converts the SpeechTokenizer codec. Each
+`speechtokenizer(config, checkpoint)` converts the SpeechTokenizer codec,
+`soundstorm_speechtokenizer(checkpoint, num_heads=8)` the SoundStorm that
+generates its acoustic levels from its semantic level. Each
 converter is strict: every tensor of the checkpoint is used exactly once, and a
 missing, unknown or wrongly shaped tensor raises ValueError naming it. torch is
 needed only to read checkpoint files (`torch.load(weights_only=True)`).
@@ -11,12 +13,18 @@ from keras_soundstorm.convert.checkpoints import (
     fold_weight_norm,
     load_state_dict,
 )
+from keras_soundstorm.convert.soundstorm import (
+    soundstorm_speechtokenizer,
+    soundstorm_speechtokenizer_config,
+)
 from keras_soundstorm.convert.speechtokenizer import speechtokenizer, speechtokenizer_config
 
 __all__ = [
     "StateDictReader",
     "fold_weight_norm",
     "load_state_dict",
+    "soundstorm_speechtokenizer",
+    "soundstorm_speechtokenizer_config",
     "speechtokenizer",
     "speechtokenizer_config",
 ]

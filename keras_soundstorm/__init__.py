@@ -16,6 +16,7 @@ from keras_soundstorm import (
     export,
     layers,
     masking,
+    pipelines,
 )
 from keras_soundstorm.models.configs import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
@@ -38,4 +39,5 @@ __all__ = [
     "export",
     "layers",
     "masking",
+    "pipelines",
 ]

@@ -248,6 +248,29 @@ def build_parser():
         help="attention heads, which the shapes do not determine (default 8, the public files')",
     )
     soundstorm.add_argument("--output", required=True, help="preset directory to write")
+    resynthesize = commands.add_parser(
+        "resynthesize",
+        help="say a source recording's words in a prompt's voice (converted "
+        "SpeechTokenizer-SoundStorm pair)",
+    )
+    resynthesize.add_argument("--model", required=True, help="SoundStorm preset directory")
+    resynthesize.add_argument("--codec", required=True, help="SpeechTokenizer preset directory")
+    resynthesize.add_argument("--source", required=True, help="audio whose words are said")
+    resynthesize.add_argument("--prompt", required=True, help="audio of the voice to say them in")
+    resynthesize.add_argument("--output", required=True, help="WAV file to write")
+    resynthesize.add_argument(
+        "--prompt-seconds", type=float, default=3.0, help="voice prompt length (default 3)"
+    )
+    resynthesize.add_argument(
+        "--window-seconds",
+        type=float,
+        default=20.0,
+        help="seconds per generation window, prompt included (default 20)",
+    )
+    resynthesize.add_argument(
+        "--steps", type=_parse_steps, help="steps per level, e.g. 16,1,1 (default: the preset's)"
+    )
+    resynthesize.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -618,6 +641,27 @@ def convert_soundstorm_speechtokenizer(args):
     )
 
 
+def resynthesize(args):
+    from keras_soundstorm import pipelines
+
+    result = pipelines.resynthesize_files(
+        args.model,
+        args.codec,
+        args.source,
+        args.prompt,
+        args.output,
+        prompt_seconds=args.prompt_seconds,
+        window_seconds=args.window_seconds,
+        seed=args.seed,
+        steps_per_level=args.steps,
+    )
+    seconds = len(result.waveform) / result.sample_rate
+    print(
+        f"Wrote {args.output}: {seconds:.2f} s at {result.sample_rate} Hz in "
+        f"{len(result.windows)} window(s)."
+    )
+
+
 CONVERTERS = {
     "speechtokenizer": convert_speechtokenizer,
     "soundstorm-speechtokenizer": convert_soundstorm_speechtokenizer,
@@ -638,6 +682,7 @@ COMMANDS = {
     "demo": demo,
     "evaluate": evaluate,
     "convert": convert,
+    "resynthesize": resynthesize,
 }
 
 

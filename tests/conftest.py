@@ -8,10 +8,20 @@ from keras_soundstorm.data import toy
 
 TINY = dict(kss.CONFIGS["tiny"])
 
-# Test modules that never touch the Keras backend (eSpeak, audio files, token
-# records, metrics): CI runs them in one backend's job only
-# (`-m "not backend_independent"` in the others).
-BACKEND_INDEPENDENT_MODULES = {"test_audio", "test_espeak", "test_evaluation", "test_records"}
+# Test modules whose subject does not depend on the Keras backend: eSpeak, audio
+# files, token records, metrics, and the file-level guarantees of saves, training
+# backups and CLI argument checks (pure Python around Keras' backend-neutral .h5
+# files). CI runs them in the TensorFlow job only (`-m "not backend_independent"`
+# in the others).
+BACKEND_INDEPENDENT_MODULES = {
+    "test_audio",
+    "test_espeak",
+    "test_evaluation",
+    "test_records",
+    "test_reliability_cli",
+    "test_reliability_resume",
+    "test_reliability_saves",
+}
 
 
 def pytest_configure(config):

@@ -24,9 +24,24 @@ BACKEND_INDEPENDENT_MODULES = {
 }
 
 
+# End-to-end flows composed of parts that other modules test on every backend
+# (model, decoding, codecs, export): CI runs them in the TensorFlow job only
+# (`-m "not composite"` in the others), to keep CI's wall time down.
+COMPOSITE_MODULES = {
+    "test_benchmark_script",
+    "test_notebooks",
+    "test_pipeline",
+    "test_prompting",
+    "test_resynthesis",
+}
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "backend_independent: the test gives the same result on every Keras backend"
+    )
+    config.addinivalue_line(
+        "markers", "composite: an end-to-end flow of parts tested on every backend elsewhere"
     )
 
 
@@ -34,6 +49,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.stem in BACKEND_INDEPENDENT_MODULES:
             item.add_marker(pytest.mark.backend_independent)
+        if item.path.stem in COMPOSITE_MODULES:
+            item.add_marker(pytest.mark.composite)
 
 
 @pytest.fixture(autouse=True)

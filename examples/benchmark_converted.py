@@ -1,0 +1,191 @@
+"""Times `generate` with the architecture of the public SpeechTokenizer-SoundStorm checkpoints.
+
+The model is the one `kss.convert.soundstorm_speechtokenizer` builds for the
+public files (12 layers x 1024, 8 heads x 128, feed-forward x4, convolution
+kernel 31 with expansion 2, channel norm, Q=7 levels of C=1024 codes,
+conditioned on 1024 semantic ids at the same 50 Hz rate; 351 M parameters),
+its config inferred by the converter from tensor shapes alone, with random
+weights: speed does not depend on them. Steps per level are the reference's
+inference defaults (soundstorm-pytorch `SoundStorm(steps=18)`,
+`generate(num_full_sampling_levels=1)`: 18 passes on the first level, 1 on
+each other), 24 passes in all.
+
+    python examples/benchmark_converted.py --backend tensorflow --seconds 5 --repeats 2
+    python examples/benchmark_converted.py --peer --seconds 5 --repeats 2   # soundstorm-pytorch
+
+Run one backend per process. Each run prints one JSON line and, with `--csv`,
+appends it as a row. The first call (compilation included) is reported apart
+from the timed repeats, whose median is the result; each time is given as wall
+seconds and as the process's CPU seconds (all its threads), which on a shared
+machine is the fairer comparison: pin each run to one core (`taskset -c 1`).
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+
+FRAME_RATE = 50
+STEPS_PER_LEVEL = (18, 1, 1, 1, 1, 1, 1)
+WIDTH, LAYERS, HEADS, LEVELS, CODEBOOK, VOCABULARY, KERNEL = 1024, 12, 8, 7, 1024, 1024, 31
+
+
+def _checkpoint_shapes():
+    """Zero-stride arrays named and shaped as the public checkpoints' tensors the config reads."""
+    import numpy as np
+
+    def empty(*shape):
+        return np.lib.stride_tricks.as_strided(np.zeros(1, "float32"), shape, (0,) * len(shape))
+
+    shapes = {
+        "net.code_embeds.weight": empty(LEVELS * (CODEBOOK + 1), WIDTH),
+        "semantic_token_emb.weight": empty(VOCABULARY, WIDTH),
+        "net.to_logits.2.weight": empty(LEVELS, WIDTH, CODEBOOK),
+    }
+    for index in range(LAYERS):
+        layer = f"net.conformer.layers.{index}."
+        shapes[layer + "post_norm.weight"] = empty(WIDTH)
+        shapes[layer + "ff1.fn.fn.net.0.weight"] = empty(4 * WIDTH, WIDTH)
+        shapes[layer + "conv.net.4.conv.weight"] = empty(2 * WIDTH, 1, KERNEL)
+    return shapes
+
+
+def _time(call, repeats):
+    """Wall and process CPU seconds of the first call and of `repeats` more."""
+    timings = []
+    for _ in range(1 + repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        call()
+        timings.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return timings[0], timings[1:]
+
+
+def _ours(frames, repeats):
+    import numpy as np
+
+    import keras_soundstorm as kss
+
+    config = kss.convert.soundstorm_speechtokenizer_config(_checkpoint_shapes(), num_heads=HEADS)
+    model = kss.SoundStorm(kss.SoundStormBackbone(**config), head_projection=True)
+    conditioning = np.random.default_rng(0).integers(0, VOCABULARY, (1, frames)).astype("int32")
+
+    def call():
+        codes = model.generate(conditioning=conditioning, steps_per_level=STEPS_PER_LEVEL, seed=0)
+        assert codes.shape == (1, frames, LEVELS)
+
+    first, runs = _time(call, repeats)
+    import keras
+
+    return keras.backend.backend(), model.count_params(), first, runs
+
+
+def _stub_reference_imports():
+    """soundstorm_pytorch's `__init__` imports training-only packages, unused by generate."""
+    import types
+    import typing
+
+    stubs = {
+        "spear_tts_pytorch": ["TextToSemantic"],
+        "audiolm_pytorch": ["SoundStream", "HubertWithKmeans", "FairseqVQWav2Vec"],
+        "audiolm_pytorch.data": ["get_dataloader"],
+        "audiolm_pytorch.optimizer": ["get_optimizer"],
+        "accelerate": ["Accelerator", "DistributedType"],
+    }
+    for name, attributes in stubs.items():
+        module = types.ModuleType(name)
+        for attribute in attributes:
+            setattr(module, attribute, type(attribute, (), {}))
+        sys.modules.setdefault(name, module)
+    beartype = types.ModuleType("beartype")
+    beartype.beartype = lambda function: function
+    door = types.ModuleType("beartype.door")
+    door.is_bearable = lambda *args: True
+    beartype.door, beartype.typing = door, typing
+    sys.modules.update({"beartype": beartype, "beartype.door": door, "beartype.typing": typing})
+
+
+def _peer(frames, repeats):
+    import torch
+
+    _stub_reference_imports()
+    import soundstorm_pytorch
+
+    torch.manual_seed(0)
+    net = soundstorm_pytorch.ConformerWrapper(
+        codebook_size=CODEBOOK,
+        num_quantizers=LEVELS,
+        conformer=dict(
+            dim=WIDTH, depth=LAYERS, heads=HEADS, dim_head=WIDTH // HEADS, ff_mult=4,
+            conv_expansion_factor=2, conv_kernel_size=KERNEL, attn_flash=False,
+        ),
+    )  # fmt: skip
+    model = soundstorm_pytorch.SoundStorm(
+        net,
+        steps=STEPS_PER_LEVEL[0],
+        num_semantic_token_ids=VOCABULARY,
+        wav2vec_target_sample_hz=16000,
+        wav2vec_downsample_factor=320,
+        codec_target_sample_hz=16000,
+        codec_downsample_factor=320,
+    ).eval()
+    conditioning = torch.randint(0, VOCABULARY, (1, frames))
+
+    def call():
+        codes = model.generate(cond_semantic_token_ids=conditioning, num_full_sampling_levels=1)
+        assert codes.numel() == frames * LEVELS  # [(n q)]: one example is squeezed
+
+    params = sum(p.numel() for p in model.parameters())
+    first, runs = _time(call, repeats)
+    return "torch", params, first, runs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("jax", "tensorflow", "torch"))
+    parser.add_argument("--peer", action="store_true", help="time soundstorm-pytorch instead")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio to generate")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls after the first")
+    parser.add_argument("--csv", help="append the result as a row of this CSV file")
+    args = parser.parse_args(argv)
+    if args.peer == bool(args.backend):
+        parser.error("give exactly one of --backend and --peer")
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    frames = round(args.seconds * FRAME_RATE)
+    implementation = "soundstorm-pytorch 0.2.0" if args.peer else "keras-soundstorm"
+    backend, params, first, runs = (_peer if args.peer else _ours)(frames, args.repeats)
+    runs = runs or [first]
+    median = statistics.median(wall for wall, _ in runs)
+    median_cpu = statistics.median(cpu for _, cpu in runs)
+    row = {
+        "implementation": implementation,
+        "backend": backend,
+        "audio_seconds": frames / FRAME_RATE,
+        "frames": frames,
+        "steps_per_level": "-".join(map(str, STEPS_PER_LEVEL)),
+        "passes": sum(STEPS_PER_LEVEL),
+        "parameters": params,
+        "first_call_s": round(first[0], 2),
+        "first_call_cpu_s": round(first[1], 2),
+        "runs_s": " ".join(f"{wall:.2f}" for wall, _ in runs),
+        "median_s": round(median, 2),
+        "median_cpu_s": round(median_cpu, 2),
+        "real_time_factor": round(frames / FRAME_RATE / median, 4),
+        "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
+    }
+    print(json.dumps(row), flush=True)
+    if args.csv:
+        new = not os.path.exists(args.csv)
+        with open(args.csv, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -79,5 +79,6 @@ def test_soundstorm_recipe_refuses_a_missing_codec(tmp_path):
         expect_success=False,
     )
     assert result.returncode != 0
-    assert "train_soundstorm.py: error: Preset directory" in result.stderr
+    assert "train_soundstorm.py: error: Preset " in result.stderr
+    assert "nor an existing directory" in result.stderr
     assert "no_such_codec" in result.stderr and "Traceback" not in result.stderr

@@ -108,7 +108,10 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         path: output directory (TF Serving wants `NAME/VERSION/`).
         platforms: JAX backend only: the XLA platforms the export is
             serialized for.
-        steps_per_level: the decoding schedule baked into the export.
+        steps_per_level: the decoding schedule baked into the export
+            (default: the model's stored `decoding` settings, as `generate`).
+            The model's stored temperature, top_k, choice temperature and
+            guidance scale are baked in too.
     """
     import tensorflow as tf  # imported here: `import keras_soundstorm` stays TF-free on jax/torch
 
@@ -119,6 +122,9 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             "SavedModel export supports conditional models (the output length comes "
             "from `conditioning`); this model has conditioning_vocabulary_size=0."
         )
+    settings = model.decoding
+    if steps_per_level is None:
+        steps_per_level = settings["steps_per_level"]
     steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
     r, q, c = backbone.conditioning_rate_ratio, backbone.num_levels, backbone.codebook_size
 
@@ -129,7 +135,16 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         codes = initial_codes(prompt_codes, prompt_length, num_frames, c)
         padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
         codes, finite = model.fill_masked_tokens(
-            codes, conditioning, padding_mask, seed, steps, return_finite=True
+            codes,
+            conditioning,
+            padding_mask,
+            seed,
+            steps,
+            temperature=settings["temperature"],
+            top_k=settings["top_k"],
+            choice_temperature=settings["choice_temperature"],
+            guidance_scale=settings["guidance_scale"],
+            return_finite=True,
         )
         return {"codes": codes, "finite": finite}
 

@@ -1,6 +1,7 @@
 """Classifier-free guidance: conditioning dropout in training, guided decoding, and
 decoding defaults stored in the preset."""
 
+import keras
 import numpy as np
 import pytest
 from conftest import TINY, make_backbone, toy_batch
@@ -94,3 +95,25 @@ def test_decoding_defaults_are_stored_in_the_preset_and_used_by_generate(tmp_pat
         kss.SoundStorm(make_backbone(), decoding=dict(temprature=0.5))
     with pytest.raises(ValueError, match="`top_k` must be an int in"):
         kss.SoundStorm(make_backbone(), decoding=dict(top_k=0))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="loads the SavedModel in this process"
+)
+def test_export_bakes_in_the_stored_decoding_settings_with_guidance(tmp_path):
+    import tensorflow as tf
+
+    decoding = dict(temperature=0.7, top_k=5, guidance_scale=1.5, steps_per_level=[3, 1, 1, 1])
+    model = kss.SoundStorm(make_backbone(conditioning_dropout=0.2), decoding=decoding)
+    conditioning = (np.arange(16, dtype="int32").reshape(2, 8) * 5) % V
+    # No bucket padding, so the noise has the shape the export draws.
+    expected = model.generate(conditioning=conditioning, seed=4, bucket_frames=16)
+    model.export_saved_model(str(tmp_path / "export"))
+    serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    codes = serve(
+        conditioning=tf.constant(conditioning),
+        prompt_codes=tf.zeros((2, 1, TINY["num_levels"]), tf.int32),
+        prompt_length=tf.zeros((2,), tf.int32),
+        seed=tf.constant(4),
+    )["codes"].numpy()
+    np.testing.assert_array_equal(codes, expected)

@@ -58,6 +58,10 @@ def chunked_attention(query, key, value, key_mask, chunk_size):
     if chunk_size is None:
         return one_shot()
     num_frames = query.shape[1]
+    if num_frames is not None and not isinstance(num_frames, int):
+        # A symbolic length (JAX's shape-polymorphic SavedModel export) cannot be
+        # compared with chunk_size while tracing: the export attends in one shot.
+        return one_shot()
     if num_frames is not None:
         return (
             one_shot()

@@ -10,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_soundstorm import backend
-from keras_soundstorm.codecs import losses
+from keras_soundstorm.codecs import codec_inputs, losses
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
@@ -407,7 +407,7 @@ class SoundStream(keras.Model):
         `num_levels` (default all levels): the first `k` levels set the bitrate.
         """
         num_levels = self._check_num_levels(num_levels, self.num_levels)
-        waveform = _checked_waveform(waveform)
+        waveform = codec_inputs.checked_waveform(waveform)
         waveform = np.pad(waveform, [(0, 0), (0, (-waveform.shape[1]) % self.hop_length)])
         codes = self._inference_function("encode", num_levels)(ops.convert_to_tensor(waveform))
         return np.asarray(ops.convert_to_numpy(codes), "int32")
@@ -446,37 +446,10 @@ class SoundStream(keras.Model):
         return compiled
 
     def _check_num_levels(self, num_levels, available):
-        if num_levels is None:
-            return available
-        if isinstance(num_levels, bool) or not isinstance(num_levels, (int, np.integer)):
-            raise ValueError(f"`num_levels` must be an int or None; got {num_levels!r}.")
-        if not 1 <= num_levels <= available:
-            raise ValueError(
-                f"`num_levels` must be in [1, {available}] (this codec has "
-                f"{self.num_levels} levels); got {num_levels}."
-            )
-        return int(num_levels)
+        return codec_inputs.checked_num_levels(num_levels, available, self.num_levels)
 
     def _checked_codes(self, codes):
-        codes = np.asarray(ops.convert_to_numpy(codes))
-        if codes.ndim != 3:
-            raise ValueError(
-                f"`codes` must have shape [batch, frames, levels]; got shape {codes.shape}."
-            )
-        if codes.dtype.kind not in "iu":
-            raise ValueError(f"`codes` must be integers; got dtype {codes.dtype}.")
-        if codes.shape[1] == 0 or codes.shape[2] == 0:
-            raise ValueError(f"`codes` must have at least one frame and level; got {codes.shape}.")
-        if codes.shape[2] > self.num_levels:
-            raise ValueError(
-                f"`codes` has {codes.shape[2]} levels but this codec has only {self.num_levels}."
-            )
-        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(
-                f"`codes` must be in [0, {self.codebook_size}); got values in "
-                f"[{codes.min()}, {codes.max()}]."
-            )
-        return codes.astype("int32")
+        return codec_inputs.checked_codes(codes, self.num_levels, self.codebook_size)
 
     # --- Presets ------------------------------------------------------------
 
@@ -556,25 +529,6 @@ def _constructor_arguments(local_variables):
     return {name: local_variables[name] for name in _CONFIG_NAMES}
 
 
-def _checked_waveform(waveform):
-    """numpy float32 `[B, N]`, or a ValueError naming what is wrong."""
-    if isinstance(waveform, (list, tuple)):
-        waveform = np.asarray(waveform)
-    array = np.asarray(ops.convert_to_numpy(waveform))
-    if array.dtype.kind != "f":
-        raise ValueError(
-            f"`waveform` must be floating point (samples in about [-1, 1]); got dtype "
-            f"{array.dtype}. Convert integer PCM first, e.g. `pcm / 32768`."
-        )
-    if array.ndim != 2:
-        raise ValueError(f"`waveform` must have shape [batch, samples]; got shape {array.shape}.")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"`waveform` must not be empty; got shape {array.shape}.")
-    if not np.isfinite(array).all():
-        raise ValueError("`waveform` contains NaN or infinite samples.")
-    return array.astype("float32")
-
-
 def _check_training_data(x, y):
     """Checks arrays fully and `tf.data` element specs (rank, dtype)."""
     if y is not None:
@@ -583,7 +537,7 @@ def _check_training_data(x, y):
         return
     if isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__array__"):
         if not hasattr(x, "element_spec"):
-            _checked_waveform(x)
+            codec_inputs.checked_waveform(x)
             return
     spec = getattr(x, "element_spec", None)
     if spec is not None:

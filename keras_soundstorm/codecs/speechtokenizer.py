@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from keras_soundstorm import backend
-from keras_soundstorm.codecs.soundstream import _checked_waveform
+from keras_soundstorm.codecs import codec_inputs
 from keras_soundstorm.codecs.speechtokenizer_layers import (
     EuclideanResidualQuantizer,
     SpeechTokenizerDecoder,
@@ -277,41 +277,14 @@ class SpeechTokenizer(keras.Model):
         return compiled
 
     def _padded_waveform(self, waveform):
-        waveform = _checked_waveform(waveform)
+        waveform = codec_inputs.checked_waveform(waveform)
         return np.pad(waveform, [(0, 0), (0, (-waveform.shape[1]) % self.hop_length)])
 
     def _check_num_levels(self, num_levels, available):
-        if num_levels is None:
-            return available
-        if isinstance(num_levels, bool) or not isinstance(num_levels, (int, np.integer)):
-            raise ValueError(f"`num_levels` must be an int or None; got {num_levels!r}.")
-        if not 1 <= num_levels <= available:
-            raise ValueError(
-                f"`num_levels` must be in [1, {available}] (this codec has "
-                f"{self.num_levels} levels); got {num_levels}."
-            )
-        return int(num_levels)
+        return codec_inputs.checked_num_levels(num_levels, available, self.num_levels)
 
     def _checked_codes(self, codes):
-        codes = np.asarray(ops.convert_to_numpy(codes))
-        if codes.ndim != 3:
-            raise ValueError(
-                f"`codes` must have shape [batch, frames, levels]; got shape {codes.shape}."
-            )
-        if codes.dtype.kind not in "iu":
-            raise ValueError(f"`codes` must be integers; got dtype {codes.dtype}.")
-        if 0 in codes.shape:
-            raise ValueError(f"`codes` must not be empty; got shape {codes.shape}.")
-        if codes.shape[2] > self.num_levels:
-            raise ValueError(
-                f"`codes` has {codes.shape[2]} levels but this codec has only {self.num_levels}."
-            )
-        if codes.min() < 0 or codes.max() >= self.codebook_size:
-            raise ValueError(
-                f"`codes` must be in [0, {self.codebook_size}); got values in "
-                f"[{codes.min()}, {codes.max()}]."
-            )
-        return codes.astype("int32")
+        return codec_inputs.checked_codes(codes, self.num_levels, self.codebook_size)
 
     # --- Presets ------------------------------------------------------------
 

@@ -82,35 +82,12 @@ def _ours(frames, repeats):
     return keras.backend.backend(), model.count_params(), first, runs
 
 
-def _stub_reference_imports():
-    """soundstorm_pytorch's `__init__` imports training-only packages, unused by generate."""
-    import types
-    import typing
-
-    stubs = {
-        "spear_tts_pytorch": ["TextToSemantic"],
-        "audiolm_pytorch": ["SoundStream", "HubertWithKmeans", "FairseqVQWav2Vec"],
-        "audiolm_pytorch.data": ["get_dataloader"],
-        "audiolm_pytorch.optimizer": ["get_optimizer"],
-        "accelerate": ["Accelerator", "DistributedType"],
-    }
-    for name, attributes in stubs.items():
-        module = types.ModuleType(name)
-        for attribute in attributes:
-            setattr(module, attribute, type(attribute, (), {}))
-        sys.modules.setdefault(name, module)
-    beartype = types.ModuleType("beartype")
-    beartype.beartype = lambda function: function
-    door = types.ModuleType("beartype.door")
-    door.is_bearable = lambda *args: True
-    beartype.door, beartype.typing = door, typing
-    sys.modules.update({"beartype": beartype, "beartype.door": door, "beartype.typing": typing})
-
-
 def _peer(frames, repeats):
     import torch
 
-    _stub_reference_imports()
+    from keras_soundstorm.convert.peers import stub_soundstorm_pytorch_imports
+
+    stub_soundstorm_pytorch_imports()
     import soundstorm_pytorch
 
     torch.manual_seed(0)

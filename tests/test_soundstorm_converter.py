@@ -10,8 +10,6 @@ compared here uses torch and einops only.
 
 import os
 import sys
-import types
-import typing
 
 import keras
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 
 import keras_soundstorm as kss
 from keras_soundstorm import cli
+from keras_soundstorm.convert.peers import stub_soundstorm_pytorch_imports
 from keras_soundstorm.layers import ConformerBlock, LevelHeads
 
 NUM_LEVELS, CODEBOOK_SIZE, VOCABULARY, HIDDEN, HEADS = 3, 16, 10, 32, 2
@@ -34,25 +33,7 @@ def _reference_module():
     pytest.importorskip("torch")
     pytest.importorskip("einops")
     if "soundstorm_pytorch" not in sys.modules:
-        stubs = {
-            "spear_tts_pytorch": ["TextToSemantic"],
-            "audiolm_pytorch": ["SoundStream", "HubertWithKmeans", "FairseqVQWav2Vec"],
-            "audiolm_pytorch.data": ["get_dataloader"],
-            "audiolm_pytorch.optimizer": ["get_optimizer"],
-            "accelerate": ["Accelerator", "DistributedType"],
-        }
-        for name, attributes in stubs.items():
-            module = types.ModuleType(name)
-            for attribute in attributes:
-                setattr(module, attribute, type(attribute, (), {}))
-            sys.modules.setdefault(name, module)
-        # Type checking only (and recent beartype rejects the reference's `any` hint).
-        beartype = types.ModuleType("beartype")
-        beartype.beartype = lambda function: function
-        door = types.ModuleType("beartype.door")
-        door.is_bearable = lambda *args: True
-        beartype.door, beartype.typing = door, typing
-        sys.modules.update({"beartype": beartype, "beartype.door": door, "beartype.typing": typing})
+        stub_soundstorm_pytorch_imports()
     return pytest.importorskip("soundstorm_pytorch")
 
 

@@ -16,7 +16,9 @@ longer). Wall time accumulates in `WORK_DIR/wall_time.json`.
 `--init-from PRESET` continues training a SoundStorm preset (its architecture;
 the `--hidden-dim`, `--num-layers` and `--num-heads` arguments are then unused)
 with a fresh optimizer and schedule; its metadata's steps and wall time are
-added to this run's in the new preset's metadata.
+added to this run's in the new preset's metadata. `--conditioning-dropout P`
+trains with classifier-free guidance's null conditioning (a preset trained
+without it learns one when continued).
 """
 
 import argparse
@@ -49,13 +51,16 @@ def new_model(args, codec, corpus, rate_ratio):
         num_heads=args.num_heads,
         intermediate_dim=4 * args.hidden_dim,
         conv_kernel_size=5,
+        conditioning_dropout=args.conditioning_dropout or 0.0,
     )
     return kss.SoundStorm(backbone, seed=args.seed)
 
 
-def continued_model(preset, codec, corpus, rate_ratio):
+def continued_model(preset, codec, corpus, rate_ratio, conditioning_dropout):
     """The preset's model, checked against the tokens, and its training metadata."""
     model = kss.SoundStorm.from_preset(preset)
+    if conditioning_dropout not in (None, model.backbone.conditioning_dropout):
+        model = training.with_conditioning_dropout(model, conditioning_dropout)
     prompting.check_compatible(model, codec, corpus)
     if model.backbone.conditioning_rate_ratio != rate_ratio:
         raise ValueError(
@@ -83,6 +88,14 @@ def main():
     parser.add_argument("--voices-per-sentence", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", help="a SoundStorm preset to continue training")
+    parser.add_argument(
+        "--conditioning-dropout",
+        type=float,
+        default=None,
+        help="fraction of examples trained with a null conditioning (classifier-free "
+        "guidance; default 0, or the --init-from preset's); a preset trained without "
+        "it learns one",
+    )
     args = parser.parse_args()
 
     rate_ratio = 2
@@ -109,7 +122,9 @@ def main():
 
     keras.utils.set_random_seed(args.seed)
     if args.init_from:
-        model, earlier = continued_model(args.init_from, codec, corpus, rate_ratio)
+        model, earlier = continued_model(
+            args.init_from, codec, corpus, rate_ratio, args.conditioning_dropout
+        )
     else:
         model, earlier = new_model(args, codec, corpus, rate_ratio), None
     total_steps = args.epochs * args.steps_per_epoch

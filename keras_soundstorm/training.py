@@ -241,3 +241,41 @@ def training_record(script, args, steps, wall_seconds, init_from=None, earlier=N
             f"continued; this run: {steps} steps, {minutes:.1f} min."
         )
     return record
+
+
+# --- Continuing a trained model with classifier-free guidance ------------------
+
+
+def with_conditioning_dropout(model, rate):
+    """A copy of a trained conditional `SoundStorm` that trains with `conditioning_dropout=rate`.
+
+    Continues a model trained without dropout so that it learns a null
+    conditioning (classifier-free guidance, `generate(guidance_scale=w)`):
+    every weight is copied; the null conditioning embedding is new (drawn from
+    the conditioning embedding's initializer) unless the model already had one.
+    The copy keeps the model's seed, decoding defaults and heads.
+    """
+    from keras_soundstorm.models.soundstorm import SoundStorm
+    from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+
+    if not isinstance(model, SoundStorm):
+        raise ValueError(f"`model` must be a keras_soundstorm.SoundStorm; got {type(model)}.")
+    if not model.backbone.is_conditional:
+        raise ValueError("`conditioning_dropout` needs a conditional model; this one has none.")
+    config = {**model.backbone.get_config(), "conditioning_dropout": rate}
+    backbone = SoundStormBackbone.from_config(config)  # checks `rate`
+    copy = SoundStorm(
+        backbone,
+        seed=model.seed,
+        decoding=dict(model.decoding),
+        head_projection=model.head_projection,
+    )
+    trained = {variable.path: variable for variable in model.weights}
+    for variable in copy.weights:
+        if variable.path in trained:
+            variable.assign(trained.pop(variable.path))
+        elif variable.path != "conditioning_embedding/null_embedding":
+            raise ValueError(f"The copy has a weight the model lacks: {variable.path}.")
+    if trained:
+        raise ValueError(f"Weights of the model the copy lacks: {sorted(trained)}.")
+    return copy

@@ -117,3 +117,24 @@ def test_export_bakes_in_the_stored_decoding_settings_with_guidance(tmp_path):
         seed=tf.constant(4),
     )["codes"].numpy()
     np.testing.assert_array_equal(codes, expected)
+
+
+def test_a_model_trained_without_dropout_continues_with_a_null_conditioning():
+    from keras_soundstorm import training
+
+    model = kss.SoundStorm(make_backbone(), seed=3, decoding={"temperature": 0.7})
+    copy = training.with_conditioning_dropout(model, 0.2)
+    assert copy.backbone.supports_guidance and copy.backbone.conditioning_dropout == 0.2
+    assert copy.decoding == model.decoding and copy.seed == 3
+    conditioning = np.arange(10, dtype="int32")[None] % V
+    np.testing.assert_array_equal(  # same weights, so the same codes without guidance
+        ops.convert_to_numpy(copy.generate(conditioning=conditioning, seed=0)),
+        ops.convert_to_numpy(model.generate(conditioning=conditioning, seed=0)),
+    )
+    copy.generate(conditioning=conditioning, guidance_scale=1.0, seed=0)
+    with pytest.raises(ValueError, match="conditioning_dropout"):
+        training.with_conditioning_dropout(model, 1.5)
+    with pytest.raises(ValueError, match="needs a conditional model"):
+        training.with_conditioning_dropout(
+            kss.SoundStorm(make_backbone(conditioning_vocabulary_size=0)), 0.1
+        )

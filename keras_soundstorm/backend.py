@@ -126,6 +126,20 @@ def uniform_noise(shape, seed, counter):
     return np.clip(rng.random(shape), tiny, 1.0 - tiny).astype("float32")
 
 
+def kth_largest(x, k):
+    """The `k`-th largest value along the last axis: `[..., N] -> [..., 1]`.
+
+    On JAX a sort: `lax.top_k` lowers to a StableHLO composite that the
+    TensorFlow runtime of a JAX-exported SavedModel cannot deserialize (TF
+    2.21), so a served model decoding with `top_k` would fail. Elsewhere
+    `top_k`, a partial sort.
+    """
+    if name() == "jax":
+        size = x.shape[-1]
+        return keras.ops.sort(x, axis=-1)[..., size - k : size - k + 1]
+    return keras.ops.top_k(x, k)[0][..., -1:]
+
+
 def check_can_export():
     """Raises ValueError unless the backend can write a SavedModel endpoint."""
     if name() not in ("tensorflow", "jax"):

@@ -198,7 +198,7 @@ def iterative_decode(
             )
         logits = ops.cast(logits, "float32") / temperature
         if top_k is not None:
-            kth_largest = ops.top_k(logits, int(top_k))[0][..., -1:]
+            kth_largest = backend.kth_largest(logits, int(top_k))
             logits = ops.where(logits < kth_largest, -np.inf, logits)
         # Gumbel-max sampling; the level's last pass is greedy.
         sampling_noise = _gumbel(ops.shape(logits), seed, 2 * step)

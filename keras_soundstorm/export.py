@@ -7,6 +7,9 @@ The `serving_default` signature takes
   `prompt_length = 0` for no prompt),
 - `prompt_length` int32 `[B]` in `[0, min(P, T)]`,
 - `seed`          int32 scalar,
+- `guidance_scale` float32 scalar >= 0, only for a model trained with
+  conditioning dropout (`backbone.supports_guidance`): classifier-free
+  guidance's w (0: plain decoding, at plain decoding's cost),
 
 with dynamic batch and lengths, and returns `{"codes": int32 [B, T, Q]}`.
 The SavedModel needs only TensorFlow to load and run.
@@ -15,7 +18,8 @@ It checks its inputs as `generate` does: a batch of at least one example,
 the same batch in all three tensors (a batch of 1 is not broadcast), a
 non-empty `conditioning` with ids in `[0, conditioning_vocabulary_size)`,
 prompt ids in `[0, C)` (real codes: MASK, id C, is not a prompt token) on all
-`P >= 1` frames, `prompt_length` in `[0, min(P, T)]` and `seed >= 0`. A bad
+`P >= 1` frames, `prompt_length` in `[0, min(P, T)]`, `seed >= 0` and a
+finite `guidance_scale >= 0`. A bad
 input fails with an `InvalidArgument` error whose message names it; so do NaN
 or inf logits (e.g. NaN weights) instead of returning codes chosen from them.
 """
@@ -97,6 +101,17 @@ def input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c):
     ]
 
 
+def guidance_checks(guidance_scale):
+    """TF assert ops on the served `guidance_scale`: finite and >= 0."""
+    import tensorflow as tf
+
+    message = "`guidance_scale` must be a finite number >= 0"
+    return [
+        tf.debugging.assert_all_finite(guidance_scale, message=message),
+        tf.debugging.assert_non_negative(guidance_scale, message=message),
+    ]
+
+
 def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
     """Writes a SavedModel of `model.generate` to `path` (atomically).
 
@@ -110,8 +125,8 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             serialized for.
         steps_per_level: the decoding schedule baked into the export
             (default: the model's stored `decoding` settings, as `generate`).
-            The model's stored temperature, top_k, choice temperature and
-            guidance scale are baked in too.
+            The model's stored temperature, top_k and choice temperature are
+            baked in too; the guidance scale is an input (see above).
     """
     import tensorflow as tf  # imported here: `import keras_soundstorm` stays TF-free on jax/torch
 
@@ -129,8 +144,9 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
     r, q, c = backbone.conditioning_rate_ratio, backbone.num_levels, backbone.codebook_size
 
     v = backbone.conditioning_vocabulary_size
+    guided = backbone.supports_guidance
 
-    def serve(conditioning, prompt_codes, prompt_length, seed):
+    def serve(conditioning, prompt_codes, prompt_length, seed, guidance_scale=0.0):
         num_frames = ops.shape(conditioning)[1] * r
         codes = initial_codes(prompt_codes, prompt_length, num_frames, c)
         padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
@@ -143,7 +159,7 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             temperature=settings["temperature"],
             top_k=settings["top_k"],
             choice_temperature=settings["choice_temperature"],
-            guidance_scale=settings["guidance_scale"],
+            guidance_scale=guidance_scale,
             return_finite=True,
         )
         return {"codes": codes, "finite": finite}
@@ -154,6 +170,8 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         tf.TensorSpec(shape=(None,), dtype="int32", name="prompt_length"),
         tf.TensorSpec(shape=(), dtype="int32", name="seed"),
     ]
+    if guided:
+        signature.append(tf.TensorSpec(shape=(), dtype="float32", name="guidance_scale"))
     # The model's decode, converted for the backend (jax2tf on JAX). This
     # helper archive is never written: only the checked function below is.
     unchecked = keras.export.ExportArchive()
@@ -164,11 +182,12 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
 
     # TensorFlow asserts around it: plain TF ops on every backend, so the
     # served signature rejects bad input with an InvalidArgument error.
-    @tf.function(input_signature=signature, autograph=False)
-    def serving_default(conditioning, prompt_codes, prompt_length, seed):
-        checks = input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c)
+    def checked_decode(*inputs):
+        checks = input_checks(*inputs[:4], r, v, c)
+        if guided:
+            checks += guidance_checks(inputs[4])
         with tf.control_dependencies(checks):
-            inputs = [tf.identity(x) for x in (conditioning, prompt_codes, prompt_length, seed)]
+            inputs = [tf.identity(x) for x in inputs]
         outputs = decode(*inputs)
         finite = tf.debugging.assert_equal(
             outputs["finite"],
@@ -177,6 +196,19 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         )
         with tf.control_dependencies([finite]):
             return {"codes": tf.identity(outputs["codes"])}
+
+    # Two spellings: a signature's input names are its function's argument names.
+    if guided:
+
+        @tf.function(input_signature=signature, autograph=False)
+        def serving_default(conditioning, prompt_codes, prompt_length, seed, guidance_scale):
+            return checked_decode(conditioning, prompt_codes, prompt_length, seed, guidance_scale)
+
+    else:
+
+        @tf.function(input_signature=signature, autograph=False)
+        def serving_default(conditioning, prompt_codes, prompt_length, seed):
+            return checked_decode(conditioning, prompt_codes, prompt_length, seed)
 
     serving_default.get_concrete_function()
     archive = keras.export.ExportArchive()

@@ -30,23 +30,22 @@ class Block:
 sys.meta_path.insert(0, Block())
 args = json.loads(sys.argv[2])
 serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-out = serve(
-    conditioning=tf.constant(args["conditioning"], tf.int32),
-    prompt_codes=tf.constant(args["prompt_codes"], tf.int32),
-    prompt_length=tf.constant(args["prompt_length"], tf.int32),
-    seed=tf.constant(args["seed"], tf.int32),
-)
+out = serve(**{
+    name: tf.constant(value, tf.float32 if name == "guidance_scale" else tf.int32)
+    for name, value in args.items()
+})
 np.save(sys.argv[3], out["codes"].numpy())
 """
 
 
 def run_clean(path, tmp_path, **inputs):
     out = tmp_path / "out.npy"
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-c", CLEAN_PROCESS, str(path), json.dumps(inputs), str(out)],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
     return np.load(out)
 
 

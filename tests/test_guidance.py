@@ -97,26 +97,50 @@ def test_decoding_defaults_are_stored_in_the_preset_and_used_by_generate(tmp_pat
         kss.SoundStorm(make_backbone(), decoding=dict(top_k=0))
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="loads the SavedModel in this process"
-)
-def test_export_bakes_in_the_stored_decoding_settings_with_guidance(tmp_path):
-    import tensorflow as tf
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch does not export")
+def test_export_bakes_in_the_stored_decoding_and_takes_the_guidance_scale(tmp_path):
+    from test_export import run_clean
 
     decoding = dict(temperature=0.7, top_k=5, guidance_scale=1.5, steps_per_level=[3, 1, 1, 1])
     model = kss.SoundStorm(make_backbone(conditioning_dropout=0.2), decoding=decoding)
     conditioning = (np.arange(16, dtype="int32").reshape(2, 8) * 5) % V
+    path = tmp_path / "export"
+    model.export_saved_model(str(path))
+    inputs = dict(
+        conditioning=conditioning.tolist(),
+        prompt_codes=[[[0] * TINY["num_levels"]]] * 2,
+        prompt_length=[0, 0],
+        seed=4,
+    )
     # No bucket padding, so the noise has the shape the export draws.
-    expected = model.generate(conditioning=conditioning, seed=4, bucket_frames=16)
-    model.export_saved_model(str(tmp_path / "export"))
+    for w in (0.0, 3.0):
+        expected = model.generate(
+            conditioning=conditioning, seed=4, bucket_frames=16, guidance_scale=w
+        )
+        np.testing.assert_array_equal(
+            run_clean(path, tmp_path, **inputs, guidance_scale=w), expected
+        )
+    if keras.backend.backend() == "tensorflow":  # the served checks, in this process
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        tensors = {name: tf.constant(value, tf.int32) for name, value in inputs.items()}
+        for bad in (-1.0, float("nan"), float("inf")):
+            with pytest.raises(tf.errors.InvalidArgumentError, match="`guidance_scale`"):
+                serve(**tensors, guidance_scale=tf.constant(bad))
+
+
+def test_a_model_without_guidance_exports_no_guidance_input(tmp_path):
+    import tensorflow as tf
+
+    kss.SoundStorm(make_backbone()).export_saved_model(str(tmp_path / "export"))
     serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
-    codes = serve(
-        conditioning=tf.constant(conditioning),
-        prompt_codes=tf.zeros((2, 1, TINY["num_levels"]), tf.int32),
-        prompt_length=tf.zeros((2,), tf.int32),
-        seed=tf.constant(4),
-    )["codes"].numpy()
-    np.testing.assert_array_equal(codes, expected)
+    assert sorted(serve.structured_input_signature[1]) == [
+        "conditioning",
+        "prompt_codes",
+        "prompt_length",
+        "seed",
+    ]
 
 
 def test_a_model_trained_without_dropout_continues_with_a_null_conditioning():

@@ -290,9 +290,11 @@ class SoundStorm(keras_hub.models.Task):
         """Classifier-free guidance: `(1 + w) * cond - w * uncond` logits.
 
         The conditional and unconditional (null conditioning) passes run as
-        one batch of `2B`.
+        one batch of `2B`. A tensor `guidance_scale` (the SavedModel's input)
+        chooses at run time: 0 runs the conditional pass alone.
         """
-        _check_guidance(self.backbone, guidance_scale)
+        if isinstance(guidance_scale, (int, float)):
+            _check_guidance(self.backbone, guidance_scale)
         null = ops.full_like(conditioning, self.backbone.null_conditioning_id)
         both_conditioning = ops.concatenate([conditioning, null], axis=0)
         both_padding = ops.concatenate([padding_mask, padding_mask], axis=0)
@@ -305,7 +307,17 @@ class SoundStorm(keras_hub.models.Task):
             conditional, unconditional = ops.split(both, 2, axis=0)
             return (1.0 + scale) * conditional - scale * unconditional
 
-        return guided_logits
+        if isinstance(guidance_scale, (int, float)):
+            return guided_logits
+
+        def logits_chosen_at_run_time(codes, level):
+            return ops.cond(
+                scale > 0,
+                lambda: guided_logits(codes, level),
+                lambda: self.logits(codes, level, conditioning, padding_mask),
+            )
+
+        return logits_chosen_at_run_time
 
     def generate(
         self,

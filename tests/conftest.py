@@ -36,6 +36,23 @@ COMPOSITE_MODULES = {
 }
 
 
+# The longest modules (minutes each in CI), run first: with two pytest-xdist
+# workers (`--dist loadfile`, modules handed out in collection order) a long
+# module started last would leave one worker idle while the other finishes it.
+LONGEST_MODULES_FIRST = [
+    "test_recipes",
+    "test_reliability_resume",
+    "test_reliability_fit",
+    "test_export",
+    "test_codec",
+    "test_distribution",
+    "test_soundstorm",
+    "test_training",
+    "test_reliability_inputs",
+    "test_guidance",
+]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "backend_independent: the test gives the same result on every Keras backend"
@@ -46,6 +63,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_MODULES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: order kept within
     for item in items:
         if item.path.stem in BACKEND_INDEPENDENT_MODULES:
             item.add_marker(pytest.mark.backend_independent)

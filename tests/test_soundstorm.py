@@ -210,10 +210,14 @@ def test_backup_and_restore_resumes(tmp_path):
             if epoch == 1:
                 raise RuntimeError("killed")
 
+    # Eager steps: the subject is what the backup saves and restores, and a
+    # traced train step of each of the two models costs a minute on CI's CPUs.
     model = kss.SoundStorm(make_backbone(), seed=0)
+    model.compile(run_eagerly=True)
     with pytest.raises(RuntimeError, match="killed"):
         model.fit(data, epochs=4, verbose=0, callbacks=[backup, Interrupt()])
     resumed = kss.SoundStorm(make_backbone(), seed=0)
+    resumed.compile(run_eagerly=True)
     history = resumed.fit(data, epochs=4, verbose=0, callbacks=[backup])
     # Epochs 0 and 1 were backed up; only 2 and 3 run again, from the saved state.
     assert len(history.history["loss"]) == 2

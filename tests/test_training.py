@@ -17,9 +17,9 @@ CONFIG = dict(kss.CONFIGS["tiny"], hidden_dim=32, num_layers=1, num_heads=2, int
 BATCH_SIZE = 2
 
 
-def tiny_model(optimizer):
+def tiny_model(optimizer, run_eagerly=False):
     model = kss.SoundStorm(kss.SoundStormBackbone(**CONFIG), seed=0)
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=optimizer, run_eagerly=run_eagerly)
     return model
 
 
@@ -109,7 +109,9 @@ def test_resume_continues_the_schedule_and_the_accumulation(tmp_path):
         optimizer = training.make_optimizer(
             1e-2, total_steps=2 * epochs, warmup_steps=2, gradient_accumulation_steps=k
         )
-        model = tiny_model(optimizer)
+        # Eager steps: a traced train step of each run's model costs a minute
+        # on CI's CPUs; test_weights_change_only_every_k_steps traces one.
+        model = tiny_model(optimizer, run_eagerly=True)
         model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
         return model
 
@@ -237,7 +239,7 @@ def test_recipe_callbacks_resume_a_longer_rerun_where_the_first_stopped(tmp_path
 
     def run(epochs):
         callbacks, wall_time = training.recipe_callbacks(work_dir)
-        model = tiny_model(training.make_optimizer(1e-3))
+        model = tiny_model(training.make_optimizer(1e-3), run_eagerly=True)
         model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
         return model, wall_time
 

@@ -72,6 +72,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.composite)
 
 
+# For tests that take a few training steps of a fresh model: TensorFlow traces
+# a train step in about a minute on CI's CPUs and steps fast eagerly; JAX is the
+# other way round (and PyTorch steps eagerly either way).
+FEW_STEPS_EAGERLY = keras.backend.backend() == "tensorflow"
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)

@@ -4,7 +4,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-from conftest import TINY, make_backbone, toy_batch
+from conftest import FEW_STEPS_EAGERLY, TINY, make_backbone, toy_batch
 from keras import ops
 
 import keras_soundstorm as kss
@@ -210,14 +210,13 @@ def test_backup_and_restore_resumes(tmp_path):
             if epoch == 1:
                 raise RuntimeError("killed")
 
-    # Eager steps: the subject is what the backup saves and restores, and a
-    # traced train step of each of the two models costs a minute on CI's CPUs.
+    # The subject is what the backup saves and restores, not the traced step.
     model = kss.SoundStorm(make_backbone(), seed=0)
-    model.compile(run_eagerly=True)
+    model.compile(run_eagerly=FEW_STEPS_EAGERLY)
     with pytest.raises(RuntimeError, match="killed"):
         model.fit(data, epochs=4, verbose=0, callbacks=[backup, Interrupt()])
     resumed = kss.SoundStorm(make_backbone(), seed=0)
-    resumed.compile(run_eagerly=True)
+    resumed.compile(run_eagerly=FEW_STEPS_EAGERLY)
     history = resumed.fit(data, epochs=4, verbose=0, callbacks=[backup])
     # Epochs 0 and 1 were backed up; only 2 and 3 run again, from the saved state.
     assert len(history.history["loss"]) == 2

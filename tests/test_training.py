@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from conftest import FEW_STEPS_EAGERLY
 from keras import ops
 
 import keras_soundstorm as kss
@@ -109,9 +110,8 @@ def test_resume_continues_the_schedule_and_the_accumulation(tmp_path):
         optimizer = training.make_optimizer(
             1e-2, total_steps=2 * epochs, warmup_steps=2, gradient_accumulation_steps=k
         )
-        # Eager steps: a traced train step of each run's model costs a minute
-        # on CI's CPUs; test_weights_change_only_every_k_steps traces one.
-        model = tiny_model(optimizer, run_eagerly=True)
+        # test_weights_change_only_every_k_steps runs the traced step.
+        model = tiny_model(optimizer, run_eagerly=FEW_STEPS_EAGERLY)
         model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
         return model
 
@@ -239,7 +239,7 @@ def test_recipe_callbacks_resume_a_longer_rerun_where_the_first_stopped(tmp_path
 
     def run(epochs):
         callbacks, wall_time = training.recipe_callbacks(work_dir)
-        model = tiny_model(training.make_optimizer(1e-3), run_eagerly=True)
+        model = tiny_model(training.make_optimizer(1e-3), run_eagerly=FEW_STEPS_EAGERLY)
         model.fit(batches(2), epochs=epochs, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
         return model, wall_time
 

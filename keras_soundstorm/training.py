@@ -38,6 +38,8 @@ import os
 import keras
 
 from keras_soundstorm.callbacks import AtomicBackupAndRestore, WallTime
+from keras_soundstorm.models.soundstorm import SoundStorm
+from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
 
 
 def _check_int(name, value, minimum):
@@ -255,9 +257,6 @@ def with_conditioning_dropout(model, rate):
     the conditioning embedding's initializer) unless the model already had one.
     The copy keeps the model's seed, decoding defaults and heads.
     """
-    from keras_soundstorm.models.soundstorm import SoundStorm
-    from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
-
     if not isinstance(model, SoundStorm):
         raise ValueError(f"`model` must be a keras_soundstorm.SoundStorm; got {type(model)}.")
     if not model.backbone.is_conditional:

@@ -7,6 +7,17 @@ import keras_soundstorm as kss
 from keras_soundstorm.data import toy
 
 TINY = dict(kss.CONFIGS["tiny"])
+# The smallest SoundStream the tests build (a few thousand parameters).
+MICRO_CODEC = dict(
+    channels=4,
+    latent_dim=8,
+    strides=(2, 4),
+    num_levels=2,
+    codebook_size=16,
+    dilations=(1,),
+    fft_sizes=(32,),
+    seed=0,
+)
 
 # Test modules whose subject does not depend on the Keras backend: eSpeak, audio
 # files, token records, metrics, and the file-level guarantees of saves, training

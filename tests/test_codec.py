@@ -11,6 +11,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from conftest import MICRO_CODEC
 
 from keras_soundstorm.codecs import ResidualVectorQuantizer, SoundStream
 
@@ -27,17 +28,6 @@ TINY = dict(
     seed=0,
 )
 TRAIN_STEPS = 10
-# Smaller still, for tests that compile their own gradient function.
-MICRO = dict(
-    channels=4,
-    latent_dim=8,
-    strides=(2, 4),
-    num_levels=2,
-    codebook_size=16,
-    dilations=(1,),
-    fft_sizes=(32,),
-    seed=0,
-)
 
 
 def tones(batch, samples, sample_rate=16000, seed=0):
@@ -124,13 +114,13 @@ def trained():
 
 @pytest.fixture(scope="module")
 def micro():
-    return SoundStream(**MICRO)
+    return SoundStream(**MICRO_CODEC)
 
 
 @pytest.fixture(scope="module")
 def adversarial():
     return SoundStream(
-        **MICRO, adversarial=True, discriminator_channels=4, discriminator_fft_size=64
+        **MICRO_CODEC, adversarial=True, discriminator_channels=4, discriminator_fft_size=64
     )
 
 
@@ -429,7 +419,7 @@ def test_bad_presets_and_configs_are_rejected(micro, tmp_path):
         (dict(ema_decay=1.0), "ema_decay"),
     ]:
         with pytest.raises(ValueError, match=message):
-            SoundStream(**{**MICRO, **kwargs})
+            SoundStream(**{**MICRO_CODEC, **kwargs})
 
 
 def test_overlap_add_sums_frames_hop_apart():

@@ -18,23 +18,13 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, make_backbone
+from conftest import MICRO_CODEC, TINY, make_backbone
 
 import keras_soundstorm as kss
 from keras_soundstorm.codecs import SoundStream
 from keras_soundstorm.utils import files, preset_files
 from keras_soundstorm.utils.preset_registry import shipped_preset_path
 
-MICRO_CODEC = dict(
-    channels=4,
-    latent_dim=8,
-    strides=(2, 4),
-    num_levels=2,
-    codebook_size=16,
-    dilations=(1,),
-    fft_sizes=(32,),
-    seed=0,
-)
 CAN_EXPORT = keras.backend.backend() in ("tensorflow", "jax")
 
 

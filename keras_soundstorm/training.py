@@ -261,6 +261,11 @@ def with_conditioning_dropout(model, rate):
         raise ValueError(f"`model` must be a keras_soundstorm.SoundStorm; got {type(model)}.")
     if not model.backbone.is_conditional:
         raise ValueError("`conditioning_dropout` needs a conditional model; this one has none.")
+    if model.backbone.supports_guidance and not rate:
+        raise ValueError(
+            "`rate` must be > 0: this model has a null conditioning, and a copy without "
+            "dropout would drop it."
+        )
     config = {**model.backbone.get_config(), "conditioning_dropout": rate}
     backbone = SoundStormBackbone.from_config(config)  # checks `rate`
     copy = SoundStorm(

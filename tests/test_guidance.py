@@ -159,6 +159,8 @@ def test_a_model_trained_without_dropout_continues_with_a_null_conditioning():
     copy.generate(conditioning=conditioning, guidance_scale=1.0, seed=0)
     with pytest.raises(ValueError, match="conditioning_dropout"):
         training.with_conditioning_dropout(model, 1.5)
+    with pytest.raises(ValueError, match="would drop it"):
+        training.with_conditioning_dropout(copy, 0.0)
     with pytest.raises(ValueError, match="needs a conditional model"):
         training.with_conditioning_dropout(
             kss.SoundStorm(make_backbone(conditioning_vocabulary_size=0)), 0.1

@@ -293,7 +293,8 @@ class SoundStorm(keras_hub.models.Task):
         one batch of `2B`. A tensor `guidance_scale` (the SavedModel's input)
         chooses at run time: 0 runs the conditional pass alone.
         """
-        if isinstance(guidance_scale, (int, float)):
+        fixed_scale = isinstance(guidance_scale, (int, float))
+        if fixed_scale:
             _check_guidance(self.backbone, guidance_scale)
         null = ops.full_like(conditioning, self.backbone.null_conditioning_id)
         both_conditioning = ops.concatenate([conditioning, null], axis=0)
@@ -307,7 +308,7 @@ class SoundStorm(keras_hub.models.Task):
             conditional, unconditional = ops.split(both, 2, axis=0)
             return (1.0 + scale) * conditional - scale * unconditional
 
-        if isinstance(guidance_scale, (int, float)):
+        if fixed_scale:
             return guided_logits
 
         def logits_chosen_at_run_time(codes, level):

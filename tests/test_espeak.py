@@ -10,6 +10,7 @@ import pytest
 from keras_soundstorm.data import (
     PHONEME_INVENTORY,
     SENTENCES,
+    TUNING_SENTENCES,
     EspeakCorpus,
     Voice,
     downsample_phonemes,
@@ -58,6 +59,7 @@ def digest(strings):
 def test_sentences_and_inventory():
     # Ids are data: sentences may only be appended, the inventory never changes.
     assert digest(SENTENCES[:408]) == "e41542c7e695d580"
+    assert digest(TUNING_SENTENCES[:24]) == "84838901fa622169"
     assert digest(PHONEME_INVENTORY) == "42dce5d44055a456"
     assert len(SENTENCES) >= 300 and len(set(SENTENCES)) == len(SENTENCES)
     assert all(isinstance(s, str) and len(s.split()) >= 4 for s in SENTENCES)
@@ -165,12 +167,20 @@ def test_splits_are_disjoint_and_cover(corpus):
     assert not train_sentences & heldout_sentences
     assert train_sentences | heldout_sentences == set(range(len(SENTENCES)))
     assert all(i % 10 == 9 for i in heldout_sentences)
+    # Tuning sentences come after SENTENCES, are new text, and pair with both voice groups.
+    tuning = corpus.split_sentence_ids("tuning")
+    assert tuning == corpus.split_sentence_ids("tuning_heldout_voices")
+    assert tuning == list(range(len(SENTENCES), len(SENTENCES) + len(TUNING_SENTENCES)))
+    assert [corpus.sentences[i] for i in tuning] == list(TUNING_SENTENCES)
+    assert not set(TUNING_SENTENCES) & set(SENTENCES) and len(set(TUNING_SENTENCES)) == 24
     train_voices = {v.name for v in corpus.split_voices("train")}
     heldout_voices = {v.name for v in corpus.split_voices("heldout_voices")}
     assert not train_voices & heldout_voices and len(heldout_voices) == 96
     assert {voice for _, voice in pairs["train"]} == train_voices  # all used
     for sentence_id, voice in pairs["heldout_both"]:
         assert sentence_id in heldout_sentences and voice in heldout_voices
+    assert {voice for _, voice in pairs["tuning"]} <= train_voices
+    assert {voice for _, voice in pairs["tuning_heldout_voices"]} <= heldout_voices
     assert len(corpus.split("train", voices_per_sentence=1)) == len(train_sentences)
     with pytest.raises(ValueError, match="Unknown split"):
         corpus.split("validation")

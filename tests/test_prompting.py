@@ -10,7 +10,7 @@ import pytest
 import keras_soundstorm as kss
 from keras_soundstorm import cli, demo, prompting
 from keras_soundstorm.codecs import SoundStream
-from keras_soundstorm.data import EspeakCorpus
+from keras_soundstorm.data import SENTENCES, EspeakCorpus
 from keras_soundstorm.evaluation import aggregate, codec_runner, report, table1
 from keras_soundstorm.evaluation.codec_quality import EVALUATION_SPLITS
 from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
@@ -268,3 +268,86 @@ def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):
     assert rows[1]["bitrate_bps"] == 2 * 4 * 50
     assert "| training voices | 2 | 0.4 kbps |" in (tmp_path / "codec.md").read_text()
     assert os.path.getsize(tmp_path / "codec.png") > 10_000
+
+
+def test_decoding_sweep_scores_resumes_and_chooses(tiny_presets, corpus, tmp_path, monkeypatch):
+    from keras_soundstorm.evaluation import decoding_sweep
+
+    model, codec, _ = table1.load_for_evaluation(*tiny_presets)
+    settings = [{"temperature": 1.0}, {"temperature": 0.5, "top_k": 4}]
+    cache = str(tmp_path / "rows.json")
+    rows = decoding_sweep.sweep_decoding(
+        model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
+    )
+    groups = list(decoding_sweep.TUNING_SPLITS)
+    names = ["codec", "temperature=1.0", "temperature=0.5, top_k=4"]
+    assert [(r["group"], r["setting"]) for r in rows] == [(g, n) for n in names for g in groups]
+    # Utterances are tuning sentences, never a Table-1 or training one.
+    sentence_id, voice = corpus.split("tuning_heldout_voices", voices_per_sentence=1)[0]
+    assert sentence_id >= len(SENTENCES) and voice.split("+")[1][:2] in ("m7", "f5")
+    for row in rows:
+        errors, words = np.sum(row["word_errors"], axis=0)
+        assert row["num_utterances"] == 1 and row["wer"] == pytest.approx(errors / words)
+        assert -1 <= row["voice_preservation"] <= 1 and row["timbre_identified"] in (0.0, 1.0)
+    # A rerun reads finished points from the cache and generates nothing.
+    monkeypatch.setattr(prompting, "speak", lambda *a, **k: pytest.fail("regenerated"))
+    again = decoding_sweep.sweep_decoding(
+        model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
+    )
+    assert again == json.loads(json.dumps(rows))
+    decoding_sweep.plot_guidance_sweep(rows, str(tmp_path / "sweep.png"))
+    assert (tmp_path / "sweep.png").stat().st_size > 1000
+    assert "| held-out voices | codec |" in decoding_sweep.sweep_markdown(rows)
+    with pytest.raises(ValueError, match="guidance_scale.*conditioning dropout"):
+        decoding_sweep.sweep_decoding(model, codec, corpus, [{"guidance_scale": 1.0}])
+    with pytest.raises(ValueError, match="Unknown decoding settings"):
+        decoding_sweep.sweep_decoding(model, codec, corpus, [{"temprature": 1.0}])
+
+
+def _sweep_row(group, setting, wer, preservation, timbre, decoding=None):
+    errors = [[round(wer * 10), 10]]
+    return {
+        "group": group,
+        "setting": setting,
+        "decoding": decoding if decoding is not None else {"guidance_scale": float(setting)},
+        "wer": wer,
+        "word_errors": errors,
+        "voice_preservation": preservation,
+        "timbre_identified": timbre,
+    }
+
+
+def test_choose_decoding_takes_lowest_wer_that_keeps_the_voice():
+    from keras_soundstorm.evaluation.decoding_sweep import choose_decoding
+
+    rows = [
+        _sweep_row(group, *values)
+        for group in ("training voices", "held-out voices")
+        for values in (("codec", 0.1, 0.85, 0.6, {}), ("0", 0.4, 0.84, 0.5), ("1", 0.2, 0.83, 0.5))
+    ]
+    assert choose_decoding(rows) == ("1", {"guidance_scale": 1.0})
+    # Guidance that halves the WER but loses the voice in one group is not eligible.
+    rows.append(_sweep_row("training voices", "3", 0.1, 0.83, 0.5))
+    rows.append(_sweep_row("held-out voices", "3", 0.1, 0.70, 0.5))
+    assert choose_decoding(rows)[0] == "1"
+    rows[-1]["voice_preservation"] = 0.80
+    rows[-1]["timbre_identified"] = 0.2  # keeps the voice's similarity, loses its timbre
+    assert choose_decoding(rows)[0] == "1"
+    rows[-1]["timbre_identified"] = 0.5
+    assert choose_decoding(rows)[0] == "3"
+    with pytest.raises(ValueError, match="no decoding setting"):
+        choose_decoding([r for r in rows if r["setting"] == "codec"])
+
+
+def test_set_decoding_is_saved_with_the_preset(tiny_presets, tmp_path):
+    model = kss.SoundStorm.from_preset(tiny_presets[0])
+    model.set_decoding(temperature=0.7, top_k=5)
+    assert model.decoding["temperature"] == 0.7 and model.decoding["top_k"] == 5
+    model.set_decoding(temperature=0.9)  # other settings keep their values
+    assert model.decoding["top_k"] == 5
+    model.save_to_preset(str(tmp_path / "tuned"))
+    loaded = kss.SoundStorm.from_preset(str(tmp_path / "tuned"))
+    assert loaded.decoding == model.decoding
+    with pytest.raises(ValueError, match="top_k"):
+        model.set_decoding(top_k=0)
+    assert model.decoding["top_k"] == 5  # a refused change changes nothing

@@ -404,4 +404,3 @@ def test_vocabulary_comes_from_the_sidecar_and_is_checked_as_a_group(corpus, tmp
     token_dataset(str(tmp_path / "plain"), 2, 4, vocabulary=dict(conditioning_vocabulary_size=None))
     with pytest.raises(ValueError, match="conditioning_vocabulary_size=0 in the records but "):
         token_dataset(str(tmp_path / "plain"), 2, 4, vocabulary=VOCABULARY)
-

@@ -106,9 +106,9 @@ def test_presets_are_listed_and_load_by_name():
     backbone = kss.SoundStormBackbone.from_preset("soundstorm_espeak_small")
     assert backbone.count_params() == model.backbone.count_params()
     codec = SoundStream.from_preset("soundstream_espeak_16khz")
-    assert codec.count_params() == SoundStream.presets["soundstream_espeak_16khz"][
-        "parameter_count"
-    ]
+    assert (
+        codec.count_params() == SoundStream.presets["soundstream_espeak_16khz"]["parameter_count"]
+    )
     with pytest.raises(ValueError, match="is a SoundStream, not a SoundStorm"):
         kss.SoundStorm.from_preset("soundstream_espeak_16khz")
     with pytest.raises(ValueError, match="is a SoundStorm, not a SoundStream"):

@@ -29,10 +29,11 @@ import numpy as np
 
 from keras_soundstorm.data.espeak_engine import Utterance, check_rates, espeak_version, synthesize
 from keras_soundstorm.data.phonemes import PHONEME_INVENTORY
-from keras_soundstorm.data.sentences import SENTENCES
+from keras_soundstorm.data.sentences import SENTENCES, TUNING_SENTENCES
 from keras_soundstorm.data.voices import (
     HELDOUT_SENTENCE_MODULUS,
     HELDOUT_VARIANTS,
+    HELDOUT_VOICE_SPLITS,
     Voice,
     all_voices,
     check_split,
@@ -61,7 +62,10 @@ class EspeakCorpus:
     in `HELDOUT_VARIANTS` ("m7", "f5"). `"train"` pairs kept sentences with
     kept voices, `"heldout_sentences"` held-out sentences with kept voices,
     `"heldout_voices"` kept sentences with held-out voices and
-    `"heldout_both"` held-out sentences with held-out voices.
+    `"heldout_both"` held-out sentences with held-out voices. `"tuning"` and
+    `"tuning_heldout_voices"` pair the `TUNING_SENTENCES` (ids from
+    `len(SENTENCES)` on, never trained on or tested) with training and
+    held-out voices: for choosing decoding settings.
 
     Args:
         sample_rate: Hz of the waveforms.
@@ -105,7 +109,7 @@ class EspeakCorpus:
             )
             cache_dir = os.path.join(cache_home, "keras_soundstorm", "espeak")
         self.cache_dir = os.fspath(cache_dir)
-        self.sentences = SENTENCES
+        self.sentences = SENTENCES + TUNING_SENTENCES
         self.voices = all_voices()
         self.phoneme_inventory = PHONEME_INVENTORY
 
@@ -120,16 +124,18 @@ class EspeakCorpus:
 
     def split_sentence_ids(self, split):
         """Sentence ids of a split, ascending."""
-        heldout = check_split(split) in ("heldout_sentences", "heldout_both")
+        if check_split(split).startswith("tuning"):
+            return list(range(len(SENTENCES), len(SENTENCES) + len(TUNING_SENTENCES)))
+        heldout = split in ("heldout_sentences", "heldout_both")
         return [
             i
-            for i in range(len(self.sentences))
+            for i in range(len(SENTENCES))
             if (i % HELDOUT_SENTENCE_MODULUS == HELDOUT_SENTENCE_MODULUS - 1) == heldout
         ]
 
     def split_voices(self, split):
         """Voices of a split, in grid order."""
-        heldout = check_split(split) in ("heldout_voices", "heldout_both")
+        heldout = check_split(split) in HELDOUT_VOICE_SPLITS
         return [v for v in self.voices if (v.variant in HELDOUT_VARIANTS) == heldout]
 
     def split(self, split, voices_per_sentence=4):

@@ -36,7 +36,8 @@ class Utterance:
         frame_rate: frames per second.
         text: what was said.
         voice: the voice name.
-        sentence_id: index into `SENTENCES`, or None for free text.
+        sentence_id: index into `EspeakCorpus.sentences` (`SENTENCES` then
+            `TUNING_SENTENCES`), or None for free text.
     """
 
     waveform: np.ndarray

@@ -5,6 +5,10 @@ never be reordered or edited (append only), or cached utterances and splits
 change meaning. It holds hand-written sentences (statements, questions,
 exclamations, numbers, dates) followed by sentences built from a few templates
 with fixed word lists, indexed by arithmetic (no randomness).
+
+`TUNING_SENTENCES` are further hand-written sentences for choosing decoding
+settings (guidance scale, temperature, top-k): never trained on and never in
+the held-out test rows. `EspeakCorpus` gives them the ids after `SENTENCES`.
 """
 
 _HANDWRITTEN = (
@@ -365,3 +369,31 @@ def _templated(count_per_template=36):
 
 
 SENTENCES = _HANDWRITTEN + tuple(s for s in _templated() if s not in set(_HANDWRITTEN))
+
+# Append only, like SENTENCES: a tuning sentence's id is len(SENTENCES) + its index.
+TUNING_SENTENCES = (
+    "The kettle whistled while we looked for clean cups.",
+    "Can you carry the ladder to the back of the house?",
+    "A heavy fog covered the harbor until noon.",
+    "My sister plays the violin in a small band.",
+    "The waiter brought us bread and a bowl of olives.",
+    "Remember to close the gate behind the goats.",
+    "The printer jammed just before the meeting started.",
+    "Why did the bakery stop selling cherry pies?",
+    "Our train rolled slowly through the snowy valley.",
+    "He painted a tiny boat on the inside of the lid.",
+    "The candles burned low as the guests went home.",
+    "I found a silver coin under the kitchen table.",
+    "The nurse checked the chart and smiled at me.",
+    "Leave your muddy boots by the front door, please.",
+    "The owls called to each other across the woods.",
+    "We borrowed a tent and camped beside the lake.",
+    "The market sells honey, cheese and fresh eggs.",
+    "Who left the radio playing in the garage?",
+    "The wooden bridge creaked under the heavy cart.",
+    "She wrapped the present in bright orange paper.",
+    "The pilot told us to fasten our seat belts.",
+    "A small dog barked at the mail van every day.",
+    "They painted the fence white before the party.",
+    "The recipe calls for two spoons of sugar.",
+)

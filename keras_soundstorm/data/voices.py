@@ -2,7 +2,8 @@
 
 A `Voice` is a language, variant, pitch and rate; `all_voices` is the grid of
 LANGUAGES x VARIANTS x PITCHES x RATES. Sentences and voices are held out by
-fixed rules, giving the four `SPLITS`.
+fixed rules, giving the `SPLITS`; the tuning sentences (`TUNING_SENTENCES`)
+form two more, for choosing decoding settings.
 """
 
 import dataclasses
@@ -25,7 +26,16 @@ RATE_RANGE = (80, 450)
 # variant is one of these (so held-out voices have timbres never trained on).
 HELDOUT_SENTENCE_MODULUS = 10
 HELDOUT_VARIANTS = ("m7", "f5")
-SPLITS = ("train", "heldout_sentences", "heldout_voices", "heldout_both")
+# The tuning splits pair the tuning sentences with training / held-out voices.
+SPLITS = (
+    "train",
+    "heldout_sentences",
+    "heldout_voices",
+    "heldout_both",
+    "tuning",
+    "tuning_heldout_voices",
+)
+HELDOUT_VOICE_SPLITS = ("heldout_voices", "heldout_both", "tuning_heldout_voices")
 
 _VOICE_PATTERN = re.compile(r"^([a-z0-9-]+)\+([a-z0-9]+)/p(\d+)/r(\d+)$")
 

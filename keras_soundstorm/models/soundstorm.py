@@ -320,6 +320,24 @@ class SoundStorm(keras_hub.models.Task):
 
         return logits_chosen_at_run_time
 
+    def decoding_settings(self, **overrides):
+        """The full, checked decoding settings: `overrides` over the model's `decoding`.
+
+        Raises ValueError naming an unknown setting or a bad value (a nonzero
+        `guidance_scale` on a model trained without conditioning dropout).
+        """
+        settings = _checked_decoding(overrides, self.backbone, defaults=self.decoding)
+        if settings["guidance_scale"]:
+            _check_guidance(self.backbone, settings["guidance_scale"])
+        return settings
+
+    def set_decoding(self, **settings):
+        """Changes the default decoding settings of `generate` (saved with the preset).
+
+        Settings not given keep their current values.
+        """
+        self.decoding = self.decoding_settings(**settings)
+
     def generate(
         self,
         conditioning=None,
@@ -577,9 +595,7 @@ def _checked_decoding(settings, backbone, defaults=None):
             backbone.codebook_size,
         )
     )
-    merged["guidance_scale"] = require_real(
-        "guidance_scale", merged["guidance_scale"], minimum=0
-    )
+    merged["guidance_scale"] = require_real("guidance_scale", merged["guidance_scale"], minimum=0)
     return merged
 
 

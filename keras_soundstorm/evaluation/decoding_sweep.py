@@ -1,0 +1,254 @@
+"""Choosing decoding settings on the tuning sentences: a sweep, a rule, a plot.
+
+The tuning sentences (`TUNING_SENTENCES`, splits `"tuning"` and
+`"tuning_heldout_voices"`) are neither trained on nor in Table 1, so settings
+chosen on them leave the test rows untouched. Every setting is scored on the
+same utterances as Table 1's `soundstorm, 3 s prompt` row (same prompts,
+seed and measures), next to the codec's reconstruction of eSpeak's rendering.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_soundstorm.evaluation.table1 import timbre_identified
+from keras_soundstorm.utils.files import atomic_write_text
+
+TUNING_SPLITS = {"training voices": "tuning", "held-out voices": "tuning_heldout_voices"}
+CODEC = "codec"
+
+
+def setting_name(setting):
+    """A setting's stable name: `"guidance_scale=1.0, temperature=0.8"`; `"defaults"` if empty."""
+    if not setting:
+        return "defaults"
+    return ", ".join(f"{key}={setting[key]}" for key in sorted(setting))
+
+
+def _score(speech, sentence_id, text, voice, prompt_embedding, prompt_embeddings, tools):
+    recognizer, word_errors, speaker_embedding, cosine_similarity, rate = tools
+    embedding = speaker_embedding(speech, rate)
+    return {
+        "word_errors": list(word_errors(text, recognizer.transcribe(speech, rate, sentence_id))),
+        "voice_preservation": float(cosine_similarity(prompt_embedding, embedding)),
+        "timbre_identified": float(timbre_identified(embedding, voice, prompt_embeddings)),
+    }
+
+
+def _summary(group, name, setting, items):
+    errors = [item["word_errors"] for item in items]
+    return {
+        "group": group,
+        "setting": name,
+        "decoding": setting,
+        "wer": sum(e for e, _ in errors) / sum(w for _, w in errors),
+        "word_errors": errors,
+        "voice_preservation": float(np.mean([item["voice_preservation"] for item in items])),
+        "timbre_identified": float(np.mean([item["timbre_identified"] for item in items])),
+        "num_utterances": len(items),
+    }
+
+
+def sweep_decoding(
+    model,
+    codec,
+    corpus,
+    settings,
+    num_sentences=None,
+    seed=0,
+    group_size=8,
+    cache_path=None,
+    progress=True,
+):
+    """Scores each decoding setting on the tuning sentences; returns rows.
+
+    Args:
+        settings: list of dicts of `generate` keyword arguments
+            (`guidance_scale`, `temperature`, `top_k`, `choice_temperature`,
+            `steps_per_level`), each one sweep point.
+        num_sentences: tuning sentences per voice group; None: all (24).
+        group_size: sentences per language model of the WER (among the
+            tuning sentences; see `asr.GroupedSpeechRecognizer`).
+        cache_path: a JSON file of finished rows: a rerun skips the settings
+            it holds (the sweep resumes after an interruption).
+
+    Returns a list of dicts, a `"codec"` row and one per setting for each
+    voice group: `group`, `setting` (`setting_name`), `decoding`, `wer`,
+    `word_errors` (per utterance, the same utterance order in every row),
+    `voice_preservation`, `timbre_identified`, `num_utterances`.
+    """
+    from tqdm.auto import tqdm
+
+    from keras_soundstorm.evaluation.asr import GroupedSpeechRecognizer, word_errors
+    from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
+    from keras_soundstorm.prompting import speak, voice_prompt
+
+    if not isinstance(settings, list | tuple) or not settings:
+        raise ValueError(f"`settings` must be a non-empty list of dicts; got {settings!r}.")
+    for setting in settings:
+        if not isinstance(setting, dict):
+            raise ValueError(f"Every setting must be a dict of decoding options; got {setting!r}.")
+        model.decoding_settings(**setting)  # a bad setting fails before hours of work
+    tuning_ids = corpus.split_sentence_ids("tuning")
+    if num_sentences is None:
+        num_sentences = len(tuning_ids)
+    if isinstance(num_sentences, bool) or not isinstance(num_sentences, int) or num_sentences < 1:
+        raise ValueError(f"`num_sentences` must be None or an int >= 1; got {num_sentences!r}.")
+    rate = corpus.sample_rate
+    recognizer = GroupedSpeechRecognizer(
+        {i: corpus.sentences[i] for i in tuning_ids}, group_size=group_size
+    )
+    tools = (recognizer, word_errors, speaker_embedding, cosine_similarity, rate)
+    pairs = {
+        group: corpus.split(split, voices_per_sentence=1)[:num_sentences]
+        for group, split in TUNING_SPLITS.items()
+    }
+    voices = [voice for group_pairs in pairs.values() for _, voice in group_pairs]
+    prompts = {voice: voice_prompt(corpus, voice) for voice in voices}
+    prompt_embeddings = {voice: speaker_embedding(p.waveform, rate) for voice, p in prompts.items()}
+
+    done = {}
+    if cache_path is not None and os.path.exists(cache_path):
+        with open(cache_path) as file:
+            done = {(row["group"], row["setting"]): row for row in json.load(file)}
+
+    def save():
+        if cache_path is not None:
+            atomic_write_text(cache_path, json.dumps(list(done.values()), indent=1))
+
+    points = [(CODEC, None)] + [(setting_name(s), s) for s in settings]
+    for name, setting in points:
+        for group, group_pairs in pairs.items():
+            if (group, name) in done:
+                continue
+            items = []
+            for sentence_id, voice in tqdm(
+                group_pairs, desc=f"{name} | {group}", disable=not progress
+            ):
+                target = corpus.utterance(sentence_id, voice)
+                if setting is None:
+                    speech = codec.decode(codec.encode(target.waveform[None]))[0]
+                else:
+                    prompt = prompts[voice]
+                    speech = speak(
+                        model, codec, target.phoneme_ids, prompt=prompt, seed=seed, **setting
+                    ).waveform
+                items.append(
+                    _score(
+                        speech,
+                        sentence_id,
+                        target.text,
+                        voice,
+                        prompt_embeddings[voice],
+                        prompt_embeddings,
+                        tools,
+                    )
+                )
+            done[(group, name)] = _summary(group, name, setting, items)
+            save()
+    wanted = [(group, name) for name, _ in points for group in pairs]
+    return [done[key] for key in wanted]
+
+
+def choose_decoding(rows, minimum_ratio=0.9):
+    """The setting with the lowest WER over both voice groups, among those that keep the voice.
+
+    A setting is eligible when, in every voice group, its voice preservation
+    and its timbre identification are at least `minimum_ratio` x the best
+    setting's (the codec row is not a candidate). Of the eligible ones, the
+    lowest WER (errors / words over both groups) wins; ties go to the setting
+    listed first.
+
+    Returns `(name, decoding dict)`.
+    """
+    groups = list(dict.fromkeys(row["group"] for row in rows))
+    candidates = list(dict.fromkeys(row["setting"] for row in rows if row["setting"] != CODEC))
+    if not candidates:
+        raise ValueError("`rows` hold no decoding setting to choose from.")
+    table = {(row["group"], row["setting"]): row for row in rows}
+
+    def eligible(name):
+        for group in groups:
+            for key in ("voice_preservation", "timbre_identified"):
+                best = max(table[(group, other)][key] for other in candidates)
+                if table[(group, name)][key] < minimum_ratio * best:
+                    return False
+        return True
+
+    def pooled_wer(name):
+        errors = [e for g in groups for e in table[(g, name)]["word_errors"]]
+        return sum(e for e, _ in errors) / sum(w for _, w in errors)
+
+    chosen = min((n for n in candidates if eligible(n)), key=pooled_wer, default=None)
+    if chosen is None:  # nothing keeps the voice within the ratio: the best voice wins
+        chosen = max(candidates, key=lambda n: table[(groups[0], n)]["voice_preservation"])
+    return chosen, dict(table[(groups[0], chosen)]["decoding"])
+
+
+def sweep_markdown(rows, chosen=None):
+    """The sweep as a markdown table, ratios to the codec row of the same voice group."""
+    codec = {row["group"]: row for row in rows if row["setting"] == CODEC}
+    lines = [
+        "| voices | setting | WER | WER / codec | voice preservation | VP / codec "
+        "| timbre identified | utterances |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        reference = codec[row["group"]]
+        mark = " **(chosen)**" if row["setting"] == chosen else ""
+        lines.append(
+            f"| {row['group']} | {row['setting']}{mark} | {row['wer']:.1%} | "
+            f"{row['wer'] / max(reference['wer'], 1e-9):.2f} | {row['voice_preservation']:.3f} | "
+            f"{row['voice_preservation'] / reference['voice_preservation']:.2f} | "
+            f"{row['timbre_identified']:.0%} | {row['num_utterances']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_guidance_sweep(rows, path):
+    """WER and voice preservation vs guidance scale, per voice group and setting family: a PNG.
+
+    Settings that differ only in `guidance_scale` form one line; the codec's
+    values are dashed horizontal lines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(row["group"] for row in rows))
+    metrics = [
+        ("wer", "WER (8-sentence LM)"),
+        ("voice_preservation", "voice preservation"),
+        ("timbre_identified", "timbre identified"),
+    ]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, (key, label) in zip(axes, metrics):
+        for k, group in enumerate(groups):
+            group_rows = [r for r in rows if r["group"] == group and r["setting"] != CODEC]
+            families = {}
+            for row in group_rows:
+                rest = {a: b for a, b in row["decoding"].items() if a != "guidance_scale"}
+                scale = float(row["decoding"].get("guidance_scale", 0.0))
+                families.setdefault(setting_name(rest), []).append((scale, row[key]))
+            for j, (family, points) in enumerate(families.items()):
+                points.sort()
+                marker = "o-" if len(points) > 1 else "s"
+                axis.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    marker,
+                    color=colors[k % len(colors)],
+                    alpha=1.0 if j == 0 else 0.5,
+                    label=f"{group}, {family}",
+                )
+            codec_row = next(r for r in rows if r["group"] == group and r["setting"] == CODEC)
+            axis.axhline(codec_row[key], color=colors[k % len(colors)], ls="--", lw=1)
+        axis.set_xlabel("guidance scale w")
+        axis.set_title(label + " (dashed: codec)")
+    axes[0].legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

@@ -351,3 +351,32 @@ def test_set_decoding_is_saved_with_the_preset(tiny_presets, tmp_path):
     with pytest.raises(ValueError, match="top_k"):
         model.set_decoding(top_k=0)
     assert model.decoding["top_k"] == 5  # a refused change changes nothing
+
+
+def test_tune_decoding_script_stores_the_choice_in_the_preset(tiny_presets, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    preset = str(tmp_path / "model")
+    shutil.copytree(tiny_presets[0], preset)
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "tune_decoding.py")
+    output = str(tmp_path / "sweep")
+    command = [sys.executable, script, "--model", preset, "--codec", tiny_presets[1]]
+    command += ["--output", output, "--temperatures", "1.0,0.5", "--top-ks", "none,4"]
+    command += ["--num-sentences", "1", "--write-preset"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "sweep" / "sweep_rows.json").read_text())
+    assert len(rows) == 2 * (1 + 4)  # the codec and 2 x 2 settings, per voice group
+    metadata = json.loads((tmp_path / "model" / "metadata.json").read_text())
+    sweep = metadata["decoding_sweep"]
+    assert metadata["training"] == {"steps": 0}  # kept
+    assert "--temperatures 1.0,0.5" in sweep["command"]
+    chosen = next(r for r in sweep["rows"] if r["setting"] == sweep["chosen"])
+    loaded = kss.SoundStorm.from_preset(preset)
+    for key, value in chosen["decoding"].items():
+        assert loaded.decoding[key] == value
+    assert (tmp_path / "sweep" / "decoding_sweep.png").stat().st_size > 1000
+    markdown = (tmp_path / "sweep" / "decoding_sweep.md").read_text()
+    assert f"{sweep['chosen']} **(chosen)**" in markdown

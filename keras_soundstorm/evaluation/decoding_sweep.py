@@ -115,6 +115,7 @@ def sweep_decoding(
 
     def save():
         if cache_path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
             atomic_write_text(cache_path, json.dumps(list(done.values()), indent=1))
 
     points = [(CODEC, None)] + [(setting_name(s), s) for s in settings]

@@ -179,9 +179,13 @@ def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
     assert original["voice_preservation"] == pytest.approx(expected, abs=1e-6)
     assert original["acoustic_consistency"] == original["voice_preservation"]  # same prompt
     originals = {row["group"]: row for row in rows if row["system"] == "original"}
+    stored_decoding = kss.SoundStorm.from_preset(tiny_presets[0]).decoding
     for row in rows:
         has_tokens = row["system"].startswith("soundstorm")
         assert (row["level1_accuracy"] is not None) == has_tokens
+        assert ("decoding" in row) == has_tokens
+        if has_tokens:
+            assert row["decoding"] == stored_decoding
         if has_tokens:  # an untrained model does not keep the voice as eSpeak does
             assert row["voice_preservation"] < originals[row["group"]]["voice_preservation"]
         assert row["timbre_identified"] in (0.0, 1.0)  # one utterance
@@ -198,6 +202,7 @@ def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
     assert "| held-out voices | soundstorm, 3 s prompt |" in markdown
     assert "| timbre identified |" in markdown
     assert "WER (4-sentence LM) | WER (1-sentence LM) |" in markdown
+    assert "Decoding: steps_per_level=None, temperature=1.0," in markdown
     assert "target >= 0.9" in markdown and "eSpeak's own WER" in markdown
     assert os.path.getsize(tmp_path / "table1.png") > 10_000
 

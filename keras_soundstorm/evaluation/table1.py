@@ -152,7 +152,9 @@ def evaluate_table1(model, codec, corpus, num_sentences=None, seed=0, group_size
       language model of all evaluated sentences (the earlier measure);
     - `lm_group_size`, `corpus_lm_sentences`: the two models' sentence counts;
     - `real_time_factor`: median compute seconds per second of speech;
-    - `num_utterances`.
+    - `num_utterances`;
+    - `decoding` (SoundStorm rows): the model's decoding settings, which
+      `generate` used.
 
     Args:
         num_sentences: held-out sentences per voice group; None: all (40).
@@ -227,6 +229,8 @@ def evaluate_table1(model, codec, corpus, num_sentences=None, seed=0, group_size
             row = table1_row(group, system, items)
             row["lm_group_size"] = group_size
             row["corpus_lm_sentences"] = len(sentence_ids)
+            if system.startswith("soundstorm"):
+                row["decoding"] = dict(model.decoding)
             rows.append(row)
     return rows
 
@@ -259,6 +263,7 @@ def run_table1(
         if num_sentences is not None:
             command += f" --num-sentences {num_sentences}"
         record_evaluation(model_preset, rows, command)
-    markdown = table1_markdown(rows) + "\n" + table1_checks(rows)
+    decoding = ", ".join(f"{key}={value}" for key, value in model.decoding.items())
+    markdown = table1_markdown(rows) + "\n" + table1_checks(rows) + f"\nDecoding: {decoding}.\n"
     write_report(output_dir, "table1", rows, markdown, plot_table1)
     return rows

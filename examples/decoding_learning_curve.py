@@ -93,13 +93,13 @@ def main():
         "| steps | voices | WER | voice preservation | timbre identified |",
         "|---|---|---|---|---|",
     ]
-    for steps, rows in points:
-        for row in rows:
-            name = "codec" if row["setting"] == CODEC else steps
-            lines.append(
-                f"| {name} | {row['group']} | {row['wer']:.1%} | "
-                f"{row['voice_preservation']:.3f} | {row['timbre_identified']:.0%} |"
-            )
+    codec_rows = [row for row in points[0][1] if row["setting"] == CODEC]
+    model_rows = [(s, r) for s, rows in points for r in rows if r["setting"] != CODEC]
+    for name, row in [("codec", r) for r in codec_rows] + model_rows:
+        lines.append(
+            f"| {name} | {row['group']} | {row['wer']:.1%} | "
+            f"{row['voice_preservation']:.3f} | {row['timbre_identified']:.0%} |"
+        )
     markdown = "\n".join(lines) + "\n"
     atomic_write_text(os.path.join(args.output, "learning_curve.md"), markdown)
     atomic_write_text(

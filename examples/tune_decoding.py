@@ -10,7 +10,9 @@ for training and held-out voices, and is scored like Table 1 (8-sentence-LM
 WER, voice preservation, timbre identification). `choose_decoding` picks the
 lowest WER among settings that keep the voice; `--write-preset` stores it as
 the preset's `decoding` (what `generate`, `demo` and `evaluate` use) together
-with the sweep in its `metadata.json`. Finished points are kept in
+with the sweep in its `metadata.json` (its Table 1, of the old decoding, is
+dropped: rerun `keras-soundstorm evaluate --record-in-preset`). Settings not
+swept take the package defaults (`DECODING_DEFAULTS`). Finished points are kept in
 `OUTPUT/sweep_rows.json`: a rerun resumes, and a larger grid reuses them.
 Writes `decoding_sweep.md` and `decoding_sweep.png` to `OUTPUT`.
 """
@@ -61,6 +63,11 @@ def main():
         "--write-preset", action="store_true", help="store the chosen settings in --model"
     )
     args = parser.parse_args()
+    metadata_path = os.path.join(args.model, "metadata.json")
+    if args.write_preset and not os.path.isfile(metadata_path):
+        parser.error(
+            f"--write-preset needs --model to be a preset folder; {metadata_path} is missing"
+        )
 
     model, codec, corpus = load_for_evaluation(args.model, args.codec)
     settings = grid(args)
@@ -81,7 +88,7 @@ def main():
     print(markdown)
     print(f"Swept {len(settings)} settings in {time.time() - start:.0f} s; wrote {args.output}")
     if args.write_preset:
-        with open(os.path.join(args.model, "metadata.json")) as file:
+        with open(metadata_path) as file:
             metadata = json.load(file)
         model.set_decoding(**decoding)
         record = {
@@ -97,6 +104,10 @@ def main():
         kept = {key: metadata[key] for key in ("training",) if key in metadata}
         model.save_to_preset(args.model, metadata={**kept, "decoding_sweep": record})
         print(f"Stored decoding {model.decoding} in {args.model}")
+        print(
+            "Its Table 1 was of the old decoding and is dropped: rerun `keras-soundstorm "
+            f"evaluate --model {args.model} --record-in-preset`."
+        )
 
 
 if __name__ == "__main__":

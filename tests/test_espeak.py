@@ -58,7 +58,7 @@ def digest(strings):
 
 def test_sentences_and_inventory():
     # Ids are data: sentences may only be appended, the inventory never changes.
-    assert digest(SENTENCES[:408]) == "e41542c7e695d580"
+    assert digest(SENTENCES) == "e41542c7e695d580" and len(SENTENCES) == 408  # closed
     assert digest(TUNING_SENTENCES[:24]) == "84838901fa622169"
     assert digest(PHONEME_INVENTORY) == "42dce5d44055a456"
     assert len(SENTENCES) >= 300 and len(set(SENTENCES)) == len(SENTENCES)
@@ -181,6 +181,13 @@ def test_splits_are_disjoint_and_cover(corpus):
         assert sentence_id in heldout_sentences and voice in heldout_voices
     assert {voice for _, voice in pairs["tuning"]} <= train_voices
     assert {voice for _, voice in pairs["tuning_heldout_voices"]} <= heldout_voices
+    # At one voice per sentence, tuning voices are not Table 1's (the held-out sentences').
+    for tuning_split, test_split in (
+        ("tuning", "heldout_sentences"),
+        ("tuning_heldout_voices", "heldout_both"),
+    ):
+        tuning_voices = {v for _, v in corpus.split(tuning_split, voices_per_sentence=1)}
+        assert not tuning_voices & {v for _, v in corpus.split(test_split, voices_per_sentence=1)}
     assert len(corpus.split("train", voices_per_sentence=1)) == len(train_sentences)
     with pytest.raises(ValueError, match="Unknown split"):
         corpus.split("validation")
@@ -194,7 +201,8 @@ def test_bad_voice_text_and_ids(corpus):
         with pytest.raises(ValueError, match="speak"):
             synthesize(text, "en-us+m3/p50/r180")
     with pytest.raises(ValueError, match="sentence_id"):
-        corpus.utterance(len(SENTENCES), "en-us+m3/p50/r180")
+        corpus.utterance(len(corpus.sentences), "en-us+m3/p50/r180")
+    assert corpus.sentences[len(SENTENCES)] == TUNING_SENTENCES[0]
 
 
 def test_cache_round_trip_and_recovery(tmp_path):

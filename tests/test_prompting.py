@@ -277,29 +277,57 @@ def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):
 
 def test_decoding_sweep_scores_resumes_and_chooses(tiny_presets, corpus, tmp_path, monkeypatch):
     from keras_soundstorm.evaluation import decoding_sweep
+    from keras_soundstorm.models.soundstorm import DECODING_DEFAULTS
 
     model, codec, _ = table1.load_for_evaluation(*tiny_presets)
-    settings = [{"temperature": 1.0}, {"temperature": 0.5, "top_k": 4}]
+    model.set_decoding(top_k=4)  # stored settings must not leak into a sweep point
+    spoken = []
+    real_speak = prompting.speak
+
+    def speak(model, codec, phoneme_ids, prompt=None, seed=0, **kwargs):
+        spoken.append(dict(model.decoding))
+        return real_speak(model, codec, phoneme_ids, prompt=prompt, seed=seed, **kwargs)
+
+    monkeypatch.setattr(prompting, "speak", speak)
+    used = []
+    real_utterance = corpus.utterance
+    monkeypatch.setattr(
+        corpus, "utterance", lambda i, v: used.append((i, v)) or real_utterance(i, v)
+    )
+    settings = [{"temperature": 1.0}, {"temperature": 0.5, "top_k": 3}]
     cache = str(tmp_path / "rows.json")
     rows = decoding_sweep.sweep_decoding(
         model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
     )
     groups = list(decoding_sweep.TUNING_SPLITS)
-    names = ["codec", "temperature=1.0", "temperature=0.5, top_k=4"]
+    names = ["codec", "temperature=1.0", "temperature=0.5, top_k=3"]
     assert [(r["group"], r["setting"]) for r in rows] == [(g, n) for n in names for g in groups]
-    # Utterances are tuning sentences, never a Table-1 or training one.
-    sentence_id, voice = corpus.split("tuning_heldout_voices", voices_per_sentence=1)[0]
-    assert sentence_id >= len(SENTENCES) and voice.split("+")[1][:2] in ("m7", "f5")
+    # Every point is its settings over the package defaults, not over the stored top_k=4.
+    assert [(d["temperature"], d["top_k"]) for d in spoken] == [(1.0, None)] * 2 + [(0.5, 3)] * 2
+    assert rows[2]["decoding"] == {**DECODING_DEFAULTS, "temperature": 1.0}
+    assert model.decoding["top_k"] == 4  # restored
+    # Utterances are tuning sentences (ids after SENTENCES) in both voice groups;
+    # prompts are training sentences; no held-out (Table 1) sentence is used.
+    targets = [(i, v) for i, v in used if i not in set(corpus.split_sentence_ids("train"))]
+    assert {i for i, _ in targets} == {len(SENTENCES)}
+    assert {v.split("+")[1][:2] in ("m7", "f5") for _, v in targets} == {False, True}
+    assert not {i for i, _ in used} & set(corpus.split_sentence_ids("heldout_sentences"))
     for row in rows:
         errors, words = np.sum(row["word_errors"], axis=0)
         assert row["num_utterances"] == 1 and row["wer"] == pytest.approx(errors / words)
         assert -1 <= row["voice_preservation"] <= 1 and row["timbre_identified"] in (0.0, 1.0)
-    # A rerun reads finished points from the cache and generates nothing.
+    # A rerun reads finished points from the cache and computes none of them again.
     monkeypatch.setattr(prompting, "speak", lambda *a, **k: pytest.fail("regenerated"))
+    monkeypatch.setattr(codec, "decode", lambda *a, **k: pytest.fail("decoded again"))
     again = decoding_sweep.sweep_decoding(
         model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
     )
     assert again == json.loads(json.dumps(rows))
+    # A cache of other utterances (or model, seed, ...) is refused, not reused.
+    with pytest.raises(ValueError, match="other.*utterances.*delete it"):
+        decoding_sweep.sweep_decoding(
+            model, codec, corpus, settings, num_sentences=2, group_size=4, cache_path=cache
+        )
     decoding_sweep.plot_guidance_sweep(rows, str(tmp_path / "sweep.png"))
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     assert "| held-out voices | codec |" in decoding_sweep.sweep_markdown(rows)
@@ -340,6 +368,12 @@ def test_choose_decoding_takes_lowest_wer_that_keeps_the_voice():
     assert choose_decoding(rows)[0] == "1"
     rows[-1]["timbre_identified"] = 0.5
     assert choose_decoding(rows)[0] == "3"
+    # When nothing keeps the voice, the best mean voice preservation wins.
+    for row in rows:
+        if row["setting"] != "codec":
+            row["timbre_identified"] = {"0": 0.9, "1": 0.1, "3": 0.1}[row["setting"]]
+            row["voice_preservation"] = {"0": 0.5, "1": 0.9, "3": 0.8}[row["setting"]]
+    assert choose_decoding(rows)[0] == "1"
     with pytest.raises(ValueError, match="no decoding setting"):
         choose_decoding([r for r in rows if r["setting"] == "codec"])
 
@@ -372,7 +406,7 @@ def test_tune_decoding_script_stores_the_choice_in_the_preset(tiny_presets, tmp_
     command += ["--num-sentences", "1", "--write-preset"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads((tmp_path / "sweep" / "sweep_rows.json").read_text())
+    rows = json.loads((tmp_path / "sweep" / "sweep_rows.json").read_text())["rows"]
     assert len(rows) == 2 * (1 + 4)  # the codec and 2 x 2 settings, per voice group
     metadata = json.loads((tmp_path / "model" / "metadata.json").read_text())
     sweep = metadata["decoding_sweep"]

@@ -1,6 +1,7 @@
 """Offline multi-voice English speech from eSpeak NG, with frame-aligned phonemes.
 
-`EspeakCorpus` pairs the built-in `SENTENCES` with the voice grid, splits the
+`EspeakCorpus` pairs the built-in `SENTENCES` (and the `TUNING_SENTENCES`)
+with the voice grid, splits the
 pairs by the fixed held-out rules, and keeps rendered utterances in an
 on-disk cache. Each utterance comes with its phoneme sequence at the codec
 frame rate, as ids into `PHONEME_INVENTORY`: the conditioning vocabulary of a
@@ -34,6 +35,7 @@ from keras_soundstorm.data.voices import (
     HELDOUT_SENTENCE_MODULUS,
     HELDOUT_VARIANTS,
     HELDOUT_VOICE_SPLITS,
+    TUNING_SPLITS,
     Voice,
     all_voices,
     check_split,
@@ -52,7 +54,8 @@ def _whole(value):
 class EspeakCorpus:
     """Speech synthesized offline by eSpeak NG, with frame-aligned phonemes.
 
-    `len(SENTENCES)` (408) built-in English sentences times `len(voices)` (576)
+    `len(SENTENCES)` (408) built-in English sentences, and 24 tuning
+    sentences (ids 408-431), times `len(voices)` (576)
     voices: 8 English accents x 12 voice variants (7 male, 5 female) x 3
     pitches x 2 speaking rates. Rendering is deterministic (same arguments,
     same bytes), and rendered utterances are cached on disk.
@@ -124,7 +127,7 @@ class EspeakCorpus:
 
     def split_sentence_ids(self, split):
         """Sentence ids of a split, ascending."""
-        if check_split(split).startswith("tuning"):
+        if check_split(split) in TUNING_SPLITS:
             return list(range(len(SENTENCES), len(SENTENCES) + len(TUNING_SENTENCES)))
         heldout = split in ("heldout_sentences", "heldout_both")
         return [
@@ -144,7 +147,10 @@ class EspeakCorpus:
         Every sentence of the split is paired with `voices_per_sentence` of the
         split's voices, dealt round-robin with a stride coprime to the number
         of voices (close to 0.618 of it), so all voices are used about equally
-        and consecutive picks differ in accent, variant, pitch and rate.
+        and consecutive picks differ in accent, variant, pitch and rate. The
+        tuning splits continue the deal where the held-out sentences' ends, so
+        their voices are not the ones Table 1 evaluates (at one voice per
+        sentence, while the split has voices to spare).
         """
         if (
             isinstance(voices_per_sentence, bool)
@@ -161,7 +167,8 @@ class EspeakCorpus:
         while math.gcd(stride, count) != 1:
             stride += 1
         pairs = []
-        for k, sentence_id in enumerate(self.split_sentence_ids(split)):
+        start = len(self.split_sentence_ids("heldout_sentences")) if split in TUNING_SPLITS else 0
+        for k, sentence_id in enumerate(self.split_sentence_ids(split), start=start):
             for j in range(voices_per_sentence):
                 voice = voices[((k * voices_per_sentence + j) * stride) % count]
                 pairs.append((sentence_id, voice.name))

@@ -1,10 +1,11 @@
 """The built-in English sentences of `EspeakCorpus` (written for this project).
 
 `SENTENCES` is a fixed tuple: a sentence's id is its index, so entries must
-never be reordered or edited (append only), or cached utterances and splits
-change meaning. It holds hand-written sentences (statements, questions,
-exclamations, numbers, dates) followed by sentences built from a few templates
-with fixed word lists, indexed by arithmetic (no randomness).
+never be reordered or edited, or cached utterances and splits change meaning.
+It is closed at 408 sentences: the tuning sentences' ids follow it. It holds
+hand-written sentences (statements, questions, exclamations, numbers, dates)
+followed by sentences built from a few templates with fixed word lists,
+indexed by arithmetic (no randomness).
 
 `TUNING_SENTENCES` are further hand-written sentences for choosing decoding
 settings (guidance scale, temperature, top-k): never trained on and never in
@@ -370,7 +371,7 @@ def _templated(count_per_template=36):
 
 SENTENCES = _HANDWRITTEN + tuple(s for s in _templated() if s not in set(_HANDWRITTEN))
 
-# Append only, like SENTENCES: a tuning sentence's id is len(SENTENCES) + its index.
+# Append only: a tuning sentence's id is len(SENTENCES) (408) + its index.
 TUNING_SENTENCES = (
     "The kettle whistled while we looked for clean cups.",
     "Can you carry the ladder to the back of the house?",

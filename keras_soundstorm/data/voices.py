@@ -36,6 +36,7 @@ SPLITS = (
     "tuning_heldout_voices",
 )
 HELDOUT_VOICE_SPLITS = ("heldout_voices", "heldout_both", "tuning_heldout_voices")
+TUNING_SPLITS = ("tuning", "tuning_heldout_voices")
 
 _VOICE_PATTERN = re.compile(r"^([a-z0-9-]+)\+([a-z0-9]+)/p(\d+)/r(\d+)$")
 

@@ -12,6 +12,11 @@ MEAN_KEYS = (
 )
 
 
+def pooled_wer(word_errors):
+    """WER over utterances: total errors / total reference words of `(errors, words)` pairs."""
+    return sum(e for e, _ in word_errors) / sum(w for _, w in word_errors)
+
+
 def table1_row(group, system, items):
     """One row of Table 1 from one system's per-utterance scores.
 
@@ -39,7 +44,7 @@ def table1_row(group, system, items):
         if f"word_errors{suffix}" not in items[0]:
             continue
         pairs = [list(item[f"word_errors{suffix}"]) for item in items]
-        row[f"wer{suffix}"] = sum(e for e, _ in pairs) / sum(w for _, w in pairs)
+        row[f"wer{suffix}"] = pooled_wer(pairs)
         # Per utterance, in the same sentence order in every row of the
         # group: what `wer_ratio_interval` resamples.
         row[f"word_errors{suffix}"] = pairs

@@ -1,17 +1,20 @@
 """Choosing decoding settings on the tuning sentences: a sweep, a rule, a plot.
 
 The tuning sentences (`TUNING_SENTENCES`, splits `"tuning"` and
-`"tuning_heldout_voices"`) are neither trained on nor in Table 1, so settings
-chosen on them leave the test rows untouched. Every setting is scored on the
-same utterances as Table 1's `soundstorm, 3 s prompt` row (same prompts,
-seed and measures), next to the codec's reconstruction of eSpeak's rendering.
+`"tuning_heldout_voices"`) are neither trained on nor in Table 1, and their
+voices are not Table 1's, so settings chosen on them leave the test rows
+untouched. Every setting is scored the way Table 1 scores its
+`soundstorm, 3 s prompt` row (3 s voice prompt, seed, measures), next to the
+codec's reconstruction of eSpeak's rendering.
 """
 
+import hashlib
 import json
 import os
 
 import numpy as np
 
+from keras_soundstorm.evaluation.aggregate import pooled_wer
 from keras_soundstorm.evaluation.table1 import timbre_identified
 from keras_soundstorm.utils.files import atomic_write_text
 
@@ -36,13 +39,39 @@ def _score(speech, sentence_id, text, voice, prompt_embedding, prompt_embeddings
     }
 
 
+def weights_fingerprint(layer):
+    """The first 16 hex digits of the sha256 of a layer's weights, in order."""
+    from keras import ops
+
+    digest = hashlib.sha256()
+    for weight in layer.weights:
+        digest.update(ops.convert_to_numpy(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _read_cache(cache_path, context):
+    """Finished rows `{(group, setting): row}` of a cache made in the same `context`."""
+    if cache_path is None or not os.path.exists(cache_path):
+        return {}
+    with open(cache_path) as file:
+        cached = json.load(file)
+    if not isinstance(cached, dict) or cached.get("context") != context:
+        old = cached.get("context", {}) if isinstance(cached, dict) else {}
+        differ = sorted(k for k in context if old.get(k) != context[k])
+        raise ValueError(
+            f"{cache_path} holds a sweep of other {differ or 'format'} (model, codec, seed, "
+            "utterances or language-model groups): delete it or write to another folder."
+        )
+    return {(row["group"], row["setting"]): row for row in cached["rows"]}
+
+
 def _summary(group, name, setting, items):
     errors = [item["word_errors"] for item in items]
     return {
         "group": group,
         "setting": name,
         "decoding": setting,
-        "wer": sum(e for e, _ in errors) / sum(w for _, w in errors),
+        "wer": pooled_wer(errors),
         "word_errors": errors,
         "voice_preservation": float(np.mean([item["voice_preservation"] for item in items])),
         "timbre_identified": float(np.mean([item["timbre_identified"] for item in items])),
@@ -64,14 +93,18 @@ def sweep_decoding(
     """Scores each decoding setting on the tuning sentences; returns rows.
 
     Args:
-        settings: list of dicts of `generate` keyword arguments
-            (`guidance_scale`, `temperature`, `top_k`, `choice_temperature`,
-            `steps_per_level`), each one sweep point.
+        settings: list of dicts of decoding settings (`guidance_scale`,
+            `temperature`, `top_k`, `choice_temperature`, `steps_per_level`),
+            each one sweep point; a setting left out takes the package's
+            default (`DECODING_DEFAULTS`), never the model's stored one, so
+            a point means the same whatever the preset holds.
         num_sentences: tuning sentences per voice group; None: all (24).
         group_size: sentences per language model of the WER (among the
             tuning sentences; see `asr.GroupedSpeechRecognizer`).
         cache_path: a JSON file of finished rows: a rerun skips the settings
-            it holds (the sweep resumes after an interruption).
+            it holds (the sweep resumes after an interruption). A cache of
+            another model, codec, seed, utterance set or group size is a
+            ValueError, never reused.
 
     Returns a list of dicts, a `"codec"` row and one per setting for each
     voice group: `group`, `setting` (`setting_name`), `decoding`, `wer`,
@@ -82,14 +115,17 @@ def sweep_decoding(
 
     from keras_soundstorm.evaluation.asr import GroupedSpeechRecognizer, word_errors
     from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
+    from keras_soundstorm.models.soundstorm import DECODING_DEFAULTS
     from keras_soundstorm.prompting import speak, voice_prompt
 
     if not isinstance(settings, list | tuple) or not settings:
         raise ValueError(f"`settings` must be a non-empty list of dicts; got {settings!r}.")
+    full_settings = []
     for setting in settings:
         if not isinstance(setting, dict):
             raise ValueError(f"Every setting must be a dict of decoding options; got {setting!r}.")
-        model.decoding_settings(**setting)  # a bad setting fails before hours of work
+        # Checked now: a bad setting fails before hours of work.
+        full_settings.append(model.decoding_settings(**{**DECODING_DEFAULTS, **setting}))
     tuning_ids = corpus.split_sentence_ids("tuning")
     if num_sentences is None:
         num_sentences = len(tuning_ids)
@@ -108,17 +144,23 @@ def sweep_decoding(
     prompts = {voice: voice_prompt(corpus, voice) for voice in voices}
     prompt_embeddings = {voice: speaker_embedding(p.waveform, rate) for voice, p in prompts.items()}
 
-    done = {}
-    if cache_path is not None and os.path.exists(cache_path):
-        with open(cache_path) as file:
-            done = {(row["group"], row["setting"]): row for row in json.load(file)}
+    context = {
+        "model_weights": weights_fingerprint(model),
+        "codec_weights": weights_fingerprint(codec),
+        "seed": seed,
+        "group_size": group_size,
+        "utterances": {group: [list(pair) for pair in p] for group, p in pairs.items()},
+    }
+    done = _read_cache(cache_path, context)
 
     def save():
         if cache_path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
-            atomic_write_text(cache_path, json.dumps(list(done.values()), indent=1))
+            record = {"context": context, "rows": list(done.values())}
+            atomic_write_text(cache_path, json.dumps(record, indent=1))
 
-    points = [(CODEC, None)] + [(setting_name(s), s) for s in settings]
+    points = [(CODEC, None)] + [(setting_name(s), f) for s, f in zip(settings, full_settings)]
+    stored_decoding = model.decoding
     for name, setting in points:
         for group, group_pairs in pairs.items():
             if (group, name) in done:
@@ -131,10 +173,15 @@ def sweep_decoding(
                 if setting is None:
                     speech = codec.decode(codec.encode(target.waveform[None]))[0]
                 else:
-                    prompt = prompts[voice]
-                    speech = speak(
-                        model, codec, target.phoneme_ids, prompt=prompt, seed=seed, **setting
-                    ).waveform
+                    # Through the stored decoding: a None setting (no top-k,
+                    # the paper's steps) then means None, not "the model's".
+                    model.decoding = setting
+                    try:
+                        speech = speak(
+                            model, codec, target.phoneme_ids, prompt=prompts[voice], seed=seed
+                        ).waveform
+                    finally:
+                        model.decoding = stored_decoding
                 items.append(
                     _score(
                         speech,
@@ -156,10 +203,12 @@ def choose_decoding(rows, minimum_ratio=0.9):
     """The setting with the lowest WER over both voice groups, among those that keep the voice.
 
     A setting is eligible when, in every voice group, its voice preservation
-    and its timbre identification are at least `minimum_ratio` x the best
-    setting's (the codec row is not a candidate). Of the eligible ones, the
-    lowest WER (errors / words over both groups) wins; ties go to the setting
-    listed first.
+    and its timbre identification are within `1 - minimum_ratio` of the best
+    setting's (`>= minimum_ratio x best` for a positive best; the codec row
+    is not a candidate). Of the eligible ones, the lowest WER (errors / words
+    over both groups) wins; ties go to the setting listed first. If no
+    setting comes within the margin at both measures in every group, the
+    highest mean voice preservation over the groups wins.
 
     Returns `(name, decoding dict)`.
     """
@@ -173,17 +222,19 @@ def choose_decoding(rows, minimum_ratio=0.9):
         for group in groups:
             for key in ("voice_preservation", "timbre_identified"):
                 best = max(table[(group, other)][key] for other in candidates)
-                if table[(group, name)][key] < minimum_ratio * best:
+                if table[(group, name)][key] < best - (1 - minimum_ratio) * abs(best):
                     return False
         return True
 
-    def pooled_wer(name):
-        errors = [e for g in groups for e in table[(g, name)]["word_errors"]]
-        return sum(e for e, _ in errors) / sum(w for _, w in errors)
+    def wer_over_groups(name):
+        return pooled_wer([e for g in groups for e in table[(g, name)]["word_errors"]])
 
-    chosen = min((n for n in candidates if eligible(n)), key=pooled_wer, default=None)
-    if chosen is None:  # nothing keeps the voice within the ratio: the best voice wins
-        chosen = max(candidates, key=lambda n: table[(groups[0], n)]["voice_preservation"])
+    def mean_preservation(name):
+        return np.mean([table[(g, name)]["voice_preservation"] for g in groups])
+
+    chosen = min((n for n in candidates if eligible(n)), key=wer_over_groups, default=None)
+    if chosen is None:
+        chosen = max(candidates, key=mean_preservation)
     return chosen, dict(table[(groups[0], chosen)]["decoding"])
 
 

@@ -40,13 +40,28 @@ def _values(text, convert):
     return [None if item.strip().lower() == "none" else convert(item) for item in text.split(",")]
 
 
+def _schedules(text):
+    """`"none/16,4,2,1"` -> `[None, [16, 4, 2, 1]]` (steps per level; None: the paper's)."""
+    return [
+        None if item.strip().lower() == "none" else [int(n) for n in item.split(",")]
+        for item in text.split("/")
+    ]
+
+
 def grid(args):
     points = itertools.product(
         _values(args.guidance_scales, float),
         _values(args.temperatures, float),
         _values(args.top_ks, int),
+        _schedules(args.steps_per_level),
     )
-    return [{"guidance_scale": w, "temperature": t, "top_k": k} for w, t, k in points]
+    settings = []
+    for w, t, k, steps in points:
+        setting = {"guidance_scale": w, "temperature": t, "top_k": k}
+        if steps is not None:  # named only when swept, so earlier points keep their names
+            setting["steps_per_level"] = steps
+        settings.append(setting)
+    return settings
 
 
 def main():
@@ -57,6 +72,11 @@ def main():
     parser.add_argument("--guidance-scales", default="0", help="comma-separated, e.g. 0,1,2")
     parser.add_argument("--temperatures", default="1.0", help="comma-separated")
     parser.add_argument("--top-ks", default="none", help="comma-separated ints or none")
+    parser.add_argument(
+        "--steps-per-level",
+        default="none",
+        help="'/'-separated schedules, e.g. none/16,4,2,1 (none: the paper's 16,1,...)",
+    )
     parser.add_argument("--num-sentences", type=int, default=None, help="per voice group")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -94,7 +114,7 @@ def main():
         record = {
             "command": "python examples/tune_decoding.py "
             f"--guidance-scales {args.guidance_scales} --temperatures {args.temperatures} "
-            f"--top-ks {args.top_ks} --seed {args.seed}"
+            f"--top-ks {args.top_ks} --steps-per-level {args.steps_per_level} --seed {args.seed}"
             + (f" --num-sentences {args.num_sentences}" if args.num_sentences else ""),
             "date": time.strftime("%Y-%m-%d"),
             "chosen": chosen,

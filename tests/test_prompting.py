@@ -402,12 +402,15 @@ def test_tune_decoding_script_stores_the_choice_in_the_preset(tiny_presets, tmp_
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "tune_decoding.py")
     output = str(tmp_path / "sweep")
     command = [sys.executable, script, "--model", preset, "--codec", tiny_presets[1]]
-    command += ["--output", output, "--temperatures", "1.0,0.5", "--top-ks", "none,4"]
+    command += ["--output", output, "--temperatures", "1.0,0.5", "--top-ks", "4"]
+    command += ["--steps-per-level", "none/2,1"]
     command += ["--num-sentences", "1", "--write-preset"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads((tmp_path / "sweep" / "sweep_rows.json").read_text())["rows"]
     assert len(rows) == 2 * (1 + 4)  # the codec and 2 x 2 settings, per voice group
+    schedules = {str(row["decoding"] and row["decoding"]["steps_per_level"]) for row in rows}
+    assert schedules == {"None", "[2, 1]"}
     metadata = json.loads((tmp_path / "model" / "metadata.json").read_text())
     sweep = metadata["decoding_sweep"]
     assert metadata["training"] == {"steps": 0}  # kept

@@ -8,12 +8,13 @@ Every point of the grid (guidance scales x temperatures x top-k values) speaks
 the tuning sentences (never trained on, never in Table 1) with a 3 s prompt,
 for training and held-out voices, and is scored like Table 1 (8-sentence-LM
 WER, voice preservation, timbre identification). `choose_decoding` picks the
-lowest WER among settings that keep the voice; `--write-preset` stores it as
+lowest WER among settings that keep the voice, over every point measured in
+`OUTPUT` (this grid's and earlier runs'); `--write-preset` stores it as
 the preset's `decoding` (what `generate`, `demo` and `evaluate` use) together
 with the sweep in its `metadata.json` (its Table 1, of the old decoding, is
 dropped: rerun `keras-soundstorm evaluate --record-in-preset`). Settings not
-swept take the package defaults (`DECODING_DEFAULTS`). Finished points are kept in
-`OUTPUT/sweep_rows.json`: a rerun resumes, and a larger grid reuses them.
+swept take the package defaults (`DECODING_DEFAULTS`). Finished points are kept
+in `OUTPUT/sweep_rows.json`: a rerun resumes, and a larger grid reuses them.
 Writes `decoding_sweep.md` and `decoding_sweep.png` to `OUTPUT`.
 """
 
@@ -92,19 +93,23 @@ def main():
     model, codec, corpus = load_for_evaluation(args.model, args.codec)
     settings = grid(args)
     start = time.time()
-    rows = sweep_decoding(
+    cache_path = os.path.join(args.output, "sweep_rows.json")
+    sweep_decoding(
         model,
         codec,
         corpus,
         settings,
         num_sentences=args.num_sentences,
         seed=args.seed,
-        cache_path=os.path.join(args.output, "sweep_rows.json"),
+        cache_path=cache_path,
     )
+    # Every point measured in this folder (this grid and earlier ones) competes.
+    with open(cache_path) as file:
+        rows = json.load(file)["rows"]
     chosen, decoding = choose_decoding(rows)
     markdown = sweep_markdown(rows, chosen) + f"\nChosen: {chosen}\n"
     atomic_write_text(os.path.join(args.output, "decoding_sweep.md"), markdown)
-    plot_guidance_sweep(rows, os.path.join(args.output, "decoding_sweep.png"))
+    plot_guidance_sweep(rows, os.path.join(args.output, "decoding_sweep.png"), chosen)
     print(markdown)
     print(f"Swept {len(settings)} settings in {time.time() - start:.0f} s; wrote {args.output}")
     if args.write_preset:

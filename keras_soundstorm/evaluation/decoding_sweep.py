@@ -258,11 +258,12 @@ def sweep_markdown(rows, chosen=None):
     return "\n".join(lines) + "\n"
 
 
-def plot_guidance_sweep(rows, path):
-    """WER and voice preservation vs guidance scale, per voice group and setting family: a PNG.
+def plot_guidance_sweep(rows, path, chosen=None):
+    """WER, voice preservation and timbre identification vs guidance scale: a PNG.
 
-    Settings that differ only in `guidance_scale` form one line; the codec's
-    values are dashed horizontal lines.
+    One line per voice group and family of settings that differ only in
+    `guidance_scale` (labelled by the settings that vary between families);
+    the codec's values are dashed; the `chosen` setting is ringed.
     """
     import matplotlib
 
@@ -270,37 +271,48 @@ def plot_guidance_sweep(rows, path):
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(row["group"] for row in rows))
+    settings = [row for row in rows if row["setting"] != CODEC]
+    varying = sorted(
+        key
+        for key in settings[0]["decoding"]
+        if key != "guidance_scale" and len({str(r["decoding"][key]) for r in settings}) > 1
+    )
     metrics = [
         ("wer", "WER (8-sentence LM)"),
         ("voice_preservation", "voice preservation"),
         ("timbre_identified", "timbre identified"),
     ]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>p"
     for axis, (key, label) in zip(axes, metrics):
         for k, group in enumerate(groups):
-            group_rows = [r for r in rows if r["group"] == group and r["setting"] != CODEC]
             families = {}
-            for row in group_rows:
-                rest = {a: b for a, b in row["decoding"].items() if a != "guidance_scale"}
-                scale = float(row["decoding"].get("guidance_scale", 0.0))
-                families.setdefault(setting_name(rest), []).append((scale, row[key]))
+            for row in settings:
+                if row["group"] == group:
+                    family = setting_name({name: row["decoding"][name] for name in varying})
+                    scale = float(row["decoding"]["guidance_scale"])
+                    families.setdefault(family, []).append((scale, row[key], row["setting"]))
             for j, (family, points) in enumerate(families.items()):
                 points.sort()
-                marker = "o-" if len(points) > 1 else "s"
                 axis.plot(
                     [p[0] for p in points],
                     [p[1] for p in points],
-                    marker,
+                    f"{markers[j % len(markers)]}-",
                     color=colors[k % len(colors)],
-                    alpha=1.0 if j == 0 else 0.5,
-                    label=f"{group}, {family}",
+                    alpha=1.0 if j == 0 else 0.6,
+                    label=group if not varying else f"{group}, {family}",
                 )
+                for scale, value, name in points:
+                    if name == chosen:
+                        axis.plot(scale, value, "o", ms=13, mfc="none", color="black")
             codec_row = next(r for r in rows if r["group"] == group and r["setting"] == CODEC)
             axis.axhline(codec_row[key], color=colors[k % len(colors)], ls="--", lw=1)
         axis.set_xlabel("guidance scale w")
-        axis.set_title(label + " (dashed: codec)")
-    axes[0].legend(fontsize=6)
-    figure.tight_layout()
+        axis.set_title(label)
+    handles, labels = axes[0].get_legend_handles_labels()
+    footnote = "dashed: the codec; ringed: the chosen setting" if chosen else "dashed: the codec"
+    figure.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, title=footnote)
+    figure.tight_layout(rect=(0, 0.08 + 0.035 * (len(labels) // 2), 1, 1))
     figure.savefig(path, dpi=90)
     plt.close(figure)

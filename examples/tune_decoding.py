@@ -8,8 +8,9 @@ Every point of the grid (guidance scales x temperatures x top-k values) speaks
 the tuning sentences (never trained on, never in Table 1) with a 3 s prompt,
 for training and held-out voices, and is scored like Table 1 (8-sentence-LM
 WER, voice preservation, timbre identification). `choose_decoding` picks the
-lowest WER among settings that keep the voice, over every point measured in
-`OUTPUT` (this grid's and earlier runs'); `--write-preset` stores it as
+lowest WER among the grid's settings that keep the voice (run a smaller grid
+around a first grid's choice to refine it; the table and plot show every
+point measured in `OUTPUT`); `--write-preset` stores it as
 the preset's `decoding` (what `generate`, `demo` and `evaluate` use) together
 with the sweep in its `metadata.json` (its Table 1, of the old decoding, is
 dropped: rerun `keras-soundstorm evaluate --record-in-preset`). Settings not
@@ -29,6 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from keras_soundstorm.evaluation.decoding_sweep import (  # noqa: E402
     choose_decoding,
     plot_guidance_sweep,
+    setting_name,
     sweep_decoding,
     sweep_markdown,
 )
@@ -94,7 +96,7 @@ def main():
     settings = grid(args)
     start = time.time()
     cache_path = os.path.join(args.output, "sweep_rows.json")
-    sweep_decoding(
+    grid_rows = sweep_decoding(
         model,
         codec,
         corpus,
@@ -103,10 +105,12 @@ def main():
         seed=args.seed,
         cache_path=cache_path,
     )
-    # Every point measured in this folder (this grid and earlier ones) competes.
+    # The choice is among this grid's points (a second, smaller grid around a
+    # first one's choice refines it); the table and plot show every point
+    # measured in this folder.
+    chosen, decoding = choose_decoding(grid_rows)
     with open(cache_path) as file:
         rows = json.load(file)["rows"]
-    chosen, decoding = choose_decoding(rows)
     markdown = sweep_markdown(rows, chosen) + f"\nChosen: {chosen}\n"
     atomic_write_text(os.path.join(args.output, "decoding_sweep.md"), markdown)
     plot_guidance_sweep(rows, os.path.join(args.output, "decoding_sweep.png"), chosen)
@@ -123,6 +127,7 @@ def main():
             + (f" --num-sentences {args.num_sentences}" if args.num_sentences else ""),
             "date": time.strftime("%Y-%m-%d"),
             "chosen": chosen,
+            "grid": [setting_name(setting) for setting in settings],
             "rows": [{k: v for k, v in row.items() if k != "word_errors"} for row in rows],
         }
         # The preset's evaluation was of the old decoding: it is dropped, not kept stale.

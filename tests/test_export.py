@@ -123,7 +123,9 @@ def test_unconditional_export_is_a_clear_error(tmp_path):
 def test_cli_export_writes_versioned_directories_and_the_rest_example_runs(tmp_path):
     from keras_soundstorm import cli
 
-    model = kss.SoundStorm(make_backbone())
+    # Like the shipped preset: trained with conditioning dropout, so its
+    # SavedModel takes a guidance scale.
+    model = kss.SoundStorm(make_backbone(conditioning_dropout=0.1))
     model.save_to_preset(tmp_path / "preset")
     for expected_version in ("1", "2"):
         cli.main(["export", "--preset", str(tmp_path / "preset"), "--output", str(tmp_path / "m")])
@@ -133,6 +135,10 @@ def test_cli_export_writes_versioned_directories_and_the_rest_example_runs(tmp_p
     with open(os.path.join(here, "..", "examples", "serving_request.json")) as f:
         request = json.load(f)
     assert request["signature_name"] == "serving_default"
-    assert set(request["inputs"]) == {"conditioning", "prompt_codes", "prompt_length", "seed"}
+    expected = {"conditioning", "prompt_codes", "prompt_length", "seed", "guidance_scale"}
+    assert set(request["inputs"]) == expected
+    # The payload's scale is the one the shipped preset decodes with.
+    shipped = kss.SoundStorm.from_preset("soundstorm_espeak_small").decoding
+    assert request["inputs"]["guidance_scale"] == shipped["guidance_scale"]
     codes = run_clean(tmp_path / "m" / "2", tmp_path, **request["inputs"])
     assert codes.shape == (1, 2 * len(request["inputs"]["conditioning"][0]), 4)

@@ -27,10 +27,10 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_soundstorm.evaluation.aggregate import setting_name  # noqa: E402
 from keras_soundstorm.evaluation.decoding_sweep import (  # noqa: E402
     choose_decoding,
     plot_guidance_sweep,
-    setting_name,
     sweep_decoding,
     sweep_markdown,
 )

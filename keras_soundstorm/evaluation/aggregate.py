@@ -88,3 +88,10 @@ def wer_ratio_interval(errors, reference_errors, level=0.95, num_resamples=2000,
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def setting_name(setting):
+    """A setting's stable name: `"guidance_scale=1.0, temperature=0.8"`; `"defaults"` if empty."""
+    if not setting:
+        return "defaults"
+    return ", ".join(f"{key}={setting[key]}" for key in sorted(setting))

@@ -14,19 +14,12 @@ import os
 
 import numpy as np
 
-from keras_soundstorm.evaluation.aggregate import pooled_wer
+from keras_soundstorm.evaluation.aggregate import pooled_wer, setting_name
 from keras_soundstorm.evaluation.table1 import timbre_identified
 from keras_soundstorm.utils.files import atomic_write_text
 
 TUNING_SPLITS = {"training voices": "tuning", "held-out voices": "tuning_heldout_voices"}
 CODEC = "codec"
-
-
-def setting_name(setting):
-    """A setting's stable name: `"guidance_scale=1.0, temperature=0.8"`; `"defaults"` if empty."""
-    if not setting:
-        return "defaults"
-    return ", ".join(f"{key}={setting[key]}" for key in sorted(setting))
 
 
 def _score(speech, sentence_id, text, voice, prompt_embedding, prompt_embeddings, tools):

@@ -201,3 +201,14 @@ def test_frontend_names_the_word_with_an_unknown_symbol(table):
         frontend("...")
     with pytest.raises(ValueError, match="`symbol_table`"):
         text.TextFrontend(["h"])
+
+
+def test_package_never_imports_phonemizer():
+    # phonemizer is GPL: a test reference only.
+    package = os.path.dirname(os.path.dirname(text.__file__))
+    for folder, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as file:
+                    source = file.read()
+                assert "import phonemizer" not in source and "from phonemizer" not in source, name

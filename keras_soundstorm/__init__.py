@@ -17,6 +17,7 @@ from keras_soundstorm import (
     layers,
     masking,
     pipelines,
+    text,
 )
 from keras_soundstorm.models.configs import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
@@ -40,4 +41,5 @@ __all__ = [
     "layers",
     "masking",
     "pipelines",
+    "text",
 ]

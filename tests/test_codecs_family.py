@@ -233,3 +233,13 @@ def test_decode_refuses_non_finite_audio(case):
     poisoned = _poisoned(cls, config, "decoder")
     with pytest.raises(ValueError, match="decode produced NaN or infinite audio"):
         poisoned.decode(codes)
+
+
+def test_load_codec_picks_the_class_of_any_codec_preset(case, tmp_path):
+    cls, _, codec = case
+    codec.save_to_preset(tmp_path / "preset")
+    loaded = kss.codecs.load_codec(tmp_path / "preset")
+    assert type(loaded) is cls and loaded.get_config() == codec.get_config()
+    assert type(kss.codecs.load_codec("soundstream_espeak_16khz")) is SoundStream
+    with pytest.raises(ValueError, match="not a codec"):
+        kss.codecs.load_codec("soundstorm_espeak_small")

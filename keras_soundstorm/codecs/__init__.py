@@ -4,7 +4,7 @@ Every codec subclasses `ResidualCodec` (`codecs/base.py`); EnCodec-style
 layers live in `encodec_layers.py`, both quantizers in `quantizer.py`.
 """
 
-from keras_soundstorm.codecs.base import ResidualCodec
+from keras_soundstorm.codecs.base import ResidualCodec, load_codec
 from keras_soundstorm.codecs.benchmark import codec_throughput
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator
 from keras_soundstorm.codecs.encodec_layers import (
@@ -49,6 +49,7 @@ __all__ = [
     "SpeechTokenizerEncoder",
     "TrimmedConv1DTranspose",
     "codec_throughput",
+    "load_codec",
     "mel_filterbank",
     "multi_scale_mel_loss",
 ]

@@ -248,3 +248,36 @@ class ResidualCodec(keras.Model):
             preset_dir, "model.weights.h5", codec.weights, codec.load_weights
         )
         return codec
+
+
+def load_codec(preset):
+    """Loads any codec preset as the class its config.json names (for `cli tokenize` & co).
+
+    `preset`: a shipped codec's name, a directory written by `save_to_preset`
+    or a `kaggle://` / `hf://` handle. Raises ValueError for a preset that is
+    not a codec's.
+    """
+    codecs = {cls.__name__: cls for cls in _subclasses(ResidualCodec)}
+    entry = preset_registry.SHIPPED_PRESETS.get(os.fspath(preset))
+    if entry is not None and not os.path.isdir(os.fspath(preset)):
+        if entry["class_name"] not in codecs:
+            raise ValueError(
+                f"Preset {preset!r} is a {entry['class_name']}, not a codec; codecs: "
+                f"{sorted(codecs)}."
+            )
+        return codecs[entry["class_name"]].from_preset(preset)
+    preset_dir = preset_files.download_preset(preset)
+    name = preset_files.registered_name(os.path.join(preset_dir, "config.json")) or ""
+    cls = codecs.get(name.partition(">")[2]) if name.startswith("keras_soundstorm>") else None
+    if cls is None:
+        raise ValueError(
+            f"Preset {os.fspath(preset)!r} holds {name or 'no config'!r} in config.json, not a "
+            f"codec; codecs: {sorted(codecs)}."
+        )
+    return cls.from_preset(preset_dir)
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)

@@ -121,7 +121,7 @@ def download_preset(handle):
 # --- What a save may replace -------------------------------------------------
 
 
-def _registered_name(path):
+def registered_name(path):
     """`registered_name` of JSON file `path`, or None (missing, unreadable, not a dict)."""
     try:
         with open(path) as f:
@@ -142,13 +142,13 @@ def preset_kind(cls, task):
         description = f"{cls.__name__} preset (task.json of {want})"
 
         def matches(path):
-            return _registered_name(os.path.join(path, "task.json")) == want
+            return registered_name(os.path.join(path, "task.json")) == want
 
     else:
         description = f"{cls.__name__} preset (config.json of {want})"
 
         def matches(path):
-            return _registered_name(
+            return registered_name(
                 os.path.join(path, "config.json")
             ) == want and not os.path.exists(os.path.join(path, "task.json"))
 
@@ -389,7 +389,7 @@ def load_preset_weights(model, filepath, load):
     """
     preset = os.path.dirname(os.path.abspath(os.fspath(filepath)))
     want = f"keras_soundstorm>{type(model).__name__}"
-    if _LOADING_CHECKED.get() or _registered_name(os.path.join(preset, "config.json")) != want:
+    if _LOADING_CHECKED.get() or registered_name(os.path.join(preset, "config.json")) != want:
         return load(filepath)
     check_preset(preset, type(model), task=False)
     return load_checked_weights(preset, os.path.basename(filepath), model.weights, load)

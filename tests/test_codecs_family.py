@@ -247,3 +247,23 @@ def test_load_codec_picks_the_class_of_any_codec_preset(case, tmp_path):
     assert type(kss.codecs.load_codec("soundstream_espeak_16khz")) is SoundStream
     with pytest.raises(ValueError, match="not a codec"):
         kss.codecs.load_codec("soundstorm_espeak_small")
+
+
+def test_speechtokenizer_still_reads_the_old_naming(tmp_path):
+    # Before the codecs shared one naming: `filters`, strides in decoder order.
+    _, config = CASES["SpeechTokenizer"]
+    old = {**config, "strides": tuple(reversed(config["strides"]))}
+    old["filters"] = old.pop("channels")
+    with pytest.warns(DeprecationWarning, match="filters"):
+        codec = SpeechTokenizer(**old)
+    unnamed = lambda c: {k: v for k, v in c.get_config().items() if k != "name"}  # noqa: E731
+    assert unnamed(codec) == unnamed(SpeechTokenizer(**config))
+    preset = tmp_path / "preset"
+    codec.save_to_preset(preset)
+    saved = json.loads((preset / "config.json").read_text())
+    saved["config"].update(old)
+    saved["config"].pop("channels")
+    (preset / "config.json").write_text(json.dumps(saved))
+    with pytest.warns(DeprecationWarning):
+        loaded = SpeechTokenizer.from_preset(preset)
+    assert loaded.get_config() == codec.get_config()

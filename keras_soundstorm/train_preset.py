@@ -20,13 +20,16 @@ def train_preset(
     config,
     output,
     data=None,
+    # The run's length and batches.
     epochs=10,
     steps_per_epoch=None,
     batch_size=16,
     max_frames=128,
+    # The optimizer.
     learning_rate=3e-4,
     warmup_steps=0,
     gradient_accumulation_steps=1,
+    # Seeds, checkpoints, logs and precision.
     seed=0,
     resume_dir=None,
     log_dir=None,

@@ -228,17 +228,10 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
             )
         else:
             logits_fn = self._guided_logits_fn(conditioning, padding_mask, guidance_scale)
+        codebook_size = self.backbone.codebook_size
+        settings = (steps_per_level, temperature, top_k, choice_temperature)
         return decoding.decode_levels(
-            logits_fn,
-            codes,
-            padding_mask,
-            steps_per_level,
-            temperature,
-            top_k,
-            choice_temperature,
-            seed,
-            self.backbone.codebook_size,
-            return_finite=return_finite,
+            logits_fn, codes, padding_mask, *settings, seed, codebook_size, return_finite
         )
 
     def _guided_logits_fn(self, conditioning, padding_mask, guidance_scale):

@@ -15,6 +15,7 @@ from keras_soundstorm import (
     layers,
     models,
     pipelines,
+    text,
 )
 
 # `kss.decoding`, `kss.export`, `kss.masking` and `kss.prompting` keep working after
@@ -50,4 +51,5 @@ __all__ = [
     "models",
     "pipelines",
     "prompting",
+    "text",
 ]

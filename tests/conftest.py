@@ -32,6 +32,7 @@ BACKEND_INDEPENDENT_MODULES = {
     "test_reliability_cli",
     "test_reliability_resume",
     "test_reliability_saves",
+    "test_text",
 }
 
 

@@ -64,9 +64,7 @@ def main():
             f"{pooled_wer(errors['codec']):.1%} | {example or 'all correct'} |",
             flush=True,
         )
-    print(
-        f"| all | {pooled_wer(totals['original']):.1%} | {pooled_wer(totals['codec']):.1%} | |"
-    )
+    print(f"| all | {pooled_wer(totals['original']):.1%} | {pooled_wer(totals['codec']):.1%} | |")
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

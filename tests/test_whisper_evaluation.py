@@ -162,6 +162,11 @@ def _tiny_espeak_pair():
     return kss.SoundStorm(kss.SoundStormBackbone(**config)), codec
 
 
+@pytest.fixture(scope="module")
+def espeak_pair():
+    return _tiny_espeak_pair()
+
+
 def _tiny_semantic_pair():
     codec = kss.codecs.SpeechTokenizer(
         filters=4, latent_dim=8, semantic_dim=8, strides=(8, 16), num_levels=3, codebook_size=16,
@@ -182,8 +187,8 @@ def _tiny_semantic_pair():
         (lambda d: _missing_flac(d), "no 1-2-0001.flac"),
     ],
 )
-def test_bad_test_sets_give_one_clear_error(tmp_path, make, expected, recognizer):
-    model, codec = _tiny_espeak_pair()
+def test_bad_test_sets_give_one_clear_error(tmp_path, make, expected, recognizer, espeak_pair):
+    model, codec = espeak_pair
     folder = make(tmp_path / "set")
     with pytest.raises(ValueError, match=expected) as error:
         evaluate_test_set(model, codec, folder, tmp_path / "out", recognizer=recognizer)

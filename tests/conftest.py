@@ -44,6 +44,7 @@ COMPOSITE_MODULES = {
     "test_pipeline",
     "test_prompting",
     "test_resynthesis",
+    "test_whisper_evaluation",
 }
 
 

@@ -14,12 +14,14 @@ import numpy as np
 from keras_soundstorm import audio
 from keras_soundstorm.data.espeak_corpus import EspeakCorpus
 from keras_soundstorm.data.voices import Voice
+from keras_soundstorm.demo_defaults import (  # noqa: F401  (demo.DEFAULT_* are public)
+    DEFAULT_CODEC,
+    DEFAULT_MODEL,
+    DEFAULT_TEXT,
+    DEFAULT_VOICE,
+)
 from keras_soundstorm.models.soundstorm import prompting
 
-DEFAULT_MODEL = "soundstorm_espeak_small"  # shipped presets, loaded by name
-DEFAULT_CODEC = "soundstream_espeak_16khz"
-DEFAULT_TEXT = "The old lighthouse keeper watched the storm roll in from the sea."
-DEFAULT_VOICE = "en-us+f2/p50/r150"
 MAX_SECONDS = 20.0
 
 

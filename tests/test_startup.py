@@ -131,7 +131,8 @@ def _modules(predicate):
 def test_serializable_modules_lists_every_registering_module():
     def registers(tree):
         return any(
-            isinstance(node, ast.Attribute) and node.attr == "register_keras_serializable"
+            (isinstance(node, ast.Attribute) and node.attr == "register_keras_serializable")
+            or (isinstance(node, ast.Name) and node.id == "register_keras_serializable")
             for node in ast.walk(tree)
         )
 

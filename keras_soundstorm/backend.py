@@ -55,7 +55,7 @@ def compiled_inference(function, variables, run_eagerly=False):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(function, reduce_retracing=True, autograph=False)
     return function
 
 

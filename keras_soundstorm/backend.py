@@ -22,7 +22,9 @@ def compiled_inference(function, variables, run_eagerly=False):
     JAX: `jax.jit` of a stateless call (the current values of `variables` are
     passed in, so later weight updates are seen). TensorFlow: a `tf.function`
     (graph mode without XLA: oneDNN's bf16 kernels use a CPU's AMX units,
-    XLA:CPU does not). PyTorch: eager under `torch.no_grad()`.
+    XLA:CPU does not; without AutoGraph: loops and branches on tensors are
+    `ops.fori_loop` / `ops.cond`, and converting every layer's source took
+    most of the first call). PyTorch: eager under `torch.no_grad()`.
 
     Args:
         function: takes and returns tensors (or nests of them).

@@ -71,6 +71,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "composite: an end-to-end flow of parts tested on every backend elsewhere"
     )
+    config.addinivalue_line("markers", "slow: takes more than ~20 s; deselect with -m 'not slow'")
 
 
 def pytest_collection_modifyitems(items):

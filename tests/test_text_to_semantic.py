@@ -121,6 +121,7 @@ def test_generate_is_reproducible_per_seed_and_unbatched_input_works():
     assert not np.array_equal(first, other)
 
 
+@pytest.mark.slow
 def test_fit_learns_a_toy_text_to_token_mapping():
     """Each of 8 words maps to its own token sequence (4-7 tokens) after a shared first token."""
     rng = np.random.default_rng(0)

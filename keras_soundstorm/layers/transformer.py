@@ -17,8 +17,8 @@ class TransformerBlock(layers.Layer):
 
     Args:
         hidden_dim, num_heads, intermediate_dim: sizes.
-        dropout: dropout on the attention weights, after the feed-forward's
-            activation and on each residual branch (training only).
+        dropout: dropout (training only) on the attention's output, after the
+            feed-forward's activation and on its output.
         layer_norm_epsilon: epsilon of both LayerNorms.
         norm_first: pre-LN if True, post-LN if False.
         activation: the feed-forward's activation (a Keras name).
@@ -112,13 +112,13 @@ class TransformerBlock(layers.Layer):
             attended = attend(self.attention_norm(x))
             if cache is not None:
                 attended, new_cache = attended
-            x = x + self.residual_dropout(attended, training=training)
+            x = x + attended
             x = x + feed_forward(self.ffn_norm(x))
         else:
             attended = attend(x)
             if cache is not None:
                 attended, new_cache = attended
-            x = self.attention_norm(x + self.residual_dropout(attended, training=training))
+            x = self.attention_norm(x + attended)
             x = self.ffn_norm(x + feed_forward(x))
         return x if cache is None else (x, new_cache)
 

@@ -248,6 +248,21 @@ def build_parser():
         help="attention heads, which the shapes do not determine (default 8, the public files')",
     )
     soundstorm.add_argument("--output", required=True, help="preset directory to write")
+    uslm = converters.add_parser(
+        "uslm",
+        help="USLM's text-to-semantic stage (USLM.pt, its ar_* tensors) -> kss.TextToSemantic",
+    )
+    uslm.add_argument("--checkpoint", required=True, help="USLM.pt")
+    uslm.add_argument(
+        "--symbols", required=True, help="its phoneme table, unique_text_tokens.k2symbols"
+    )
+    uslm.add_argument(
+        "--num-heads",
+        type=int,
+        default=16,
+        help="attention heads, which the shapes do not determine (default 16, USLM's)",
+    )
+    uslm.add_argument("--output", required=True, help="preset directory to write")
     resynthesize = commands.add_parser(
         "resynthesize",
         help="say a source recording's words in a prompt's voice (converted "
@@ -641,6 +656,24 @@ def convert_soundstorm_speechtokenizer(args):
     )
 
 
+def convert_uslm(args):
+    from keras_soundstorm import convert
+
+    model = convert.uslm(args.checkpoint, args.symbols, num_heads=args.num_heads)
+    source = {
+        "format": "uslm",
+        "checkpoint": os.path.basename(args.checkpoint),
+        "symbols": os.path.basename(args.symbols),
+    }
+    model.save_to_preset(args.output, metadata={"converted_from": source})
+    backbone = model.backbone
+    print(
+        f"Wrote preset {args.output}: TextToSemantic, {backbone.num_layers} layers x "
+        f"{backbone.hidden_dim}, {backbone.num_heads} heads, {len(model.symbols)} text symbols, "
+        f"{backbone.codebook_size} semantic codes, {model.count_params():,} parameters."
+    )
+
+
 def resynthesize(args):
     from keras_soundstorm import pipelines
 
@@ -665,6 +698,7 @@ def resynthesize(args):
 CONVERTERS = {
     "speechtokenizer": convert_speechtokenizer,
     "soundstorm-speechtokenizer": convert_soundstorm_speechtokenizer,
+    "uslm": convert_uslm,
 }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import keras_soundstorm as kss
+from keras_soundstorm import cli
 from keras_soundstorm.convert.peers import vallex_reference
 from keras_soundstorm.models.text_to_semantic import parameter_count
 from keras_soundstorm.models.text_to_semantic.configs import USLM
@@ -228,6 +229,32 @@ def test_preset_round_trip_keeps_weights_and_symbols(converted, tmp_path):
     after = keras.ops.convert_to_numpy(loaded.logits(text, semantic, text_mask, semantic_mask))
     np.testing.assert_array_equal(before, after)
     assert loaded.symbols == converted.symbols
+
+
+def test_cli_converts_to_a_loadable_preset(checkpoint, symbols_file, converted, tmp_path, capsys):
+    output = tmp_path / "cli_preset"
+    cli.main(
+        ["convert", "uslm", "--checkpoint", checkpoint, "--symbols", symbols_file,
+         "--num-heads", str(HEADS), "--output", str(output)]
+    )  # fmt: skip
+    assert "Wrote preset" in capsys.readouterr().out
+    loaded = kss.TextToSemantic.from_preset(output)
+    text, semantic, text_mask, semantic_mask = _inputs()
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.logits(text, semantic, text_mask, semantic_mask)),
+        keras.ops.convert_to_numpy(converted.logits(text, semantic, text_mask, semantic_mask)),
+    )
+
+
+def test_cli_error_is_one_line_and_writes_nothing(symbols_file, tmp_path):
+    output = tmp_path / "never"
+    with pytest.raises(SystemExit, match="not a PyTorch checkpoint|does not exist") as error:
+        cli.main(
+            ["convert", "uslm", "--checkpoint", str(tmp_path / "missing.pt"), "--symbols",
+             symbols_file, "--output", str(output)]
+        )  # fmt: skip
+    assert "\n" not in str(error.value)
+    assert not output.exists()
 
 
 # --- Bad checkpoints: one clear error, nothing converted -------------------------------------

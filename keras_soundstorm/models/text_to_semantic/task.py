@@ -1,6 +1,7 @@
 """TextToSemantic task: next-token training and cached autoregressive generation."""
 
 import functools
+import json
 import os
 import types
 
@@ -266,11 +267,21 @@ class TextToSemantic(keras_hub.models.Task):
 
     # --- Presets ------------------------------------------------------------
 
-    def save_to_preset(self, preset_dir, max_shard_size=10):
-        """Saves the task (config with `symbols`, weights) to `preset_dir`, atomically."""
+    def save_to_preset(self, preset_dir, max_shard_size=10, metadata=None):
+        """Saves the task (config with `symbols`, weights) to `preset_dir`, atomically.
+
+        `metadata`: an optional JSON-serializable dict merged into the
+        preset's `metadata.json` (e.g. what it was converted from).
+        """
         kind = preset_files.preset_kind(type(self), task=True)
         with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
             super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+            if metadata:
+                path = os.path.join(staging_dir, "metadata.json")
+                with open(path) as f:
+                    merged = {**json.load(f), **metadata}
+                with open(path, "w") as f:
+                    json.dump(merged, f, indent=2)
             preset_files.record_checksums(staging_dir)
 
     def _preset_skips(self):

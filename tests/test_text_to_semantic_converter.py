@@ -205,7 +205,16 @@ def test_converter_counts_the_unneeded_nar_tensors(checkpoint, symbols_file, ref
 
 def test_symbols_follow_uslm_text_ids(converted):
     # <pad>, <bos>, <eos>, then the table's symbols (with <eps> at id 0) sorted.
-    assert converted.symbols == ["<pad>", "<bos>", "<eos>", "<eps>", "_", "a", "b", "ɪ"]
+    assert converted.symbol_table.symbols == (
+        "<pad>",
+        "<bos>",
+        "<eos>",
+        "<eps>",
+        "_",
+        "a",
+        "b",
+        "ɪ",
+    )
 
 
 def test_full_size_config_from_shapes_has_the_reference_parameter_count():
@@ -228,7 +237,7 @@ def test_preset_round_trip_keeps_weights_and_symbols(converted, tmp_path):
     before = keras.ops.convert_to_numpy(converted.logits(text, semantic, text_mask, semantic_mask))
     after = keras.ops.convert_to_numpy(loaded.logits(text, semantic, text_mask, semantic_mask))
     np.testing.assert_array_equal(before, after)
-    assert loaded.symbols == converted.symbols
+    assert loaded.symbol_table == converted.symbol_table
 
 
 def test_cli_converts_to_a_loadable_preset(checkpoint, symbols_file, converted, tmp_path, capsys):

@@ -19,13 +19,12 @@ from keras_soundstorm.convert.soundstorm import (
     soundstorm_speechtokenizer_config,
 )
 from keras_soundstorm.convert.speechtokenizer import speechtokenizer, speechtokenizer_config
-from keras_soundstorm.convert.uslm import read_k2symbols, uslm, uslm_config
+from keras_soundstorm.convert.uslm import uslm, uslm_config
 
 __all__ = [
     "StateDictReader",
     "fold_weight_norm",
     "load_state_dict",
-    "read_k2symbols",
     "soundstorm_speechtokenizer",
     "soundstorm_speechtokenizer_config",
     "speechtokenizer",

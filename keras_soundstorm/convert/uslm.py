@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from keras_soundstorm.convert.checkpoints import StateDictReader, load_state_dict
-from keras_soundstorm.models.text_to_semantic import configs
+from keras_soundstorm.text.symbol_table import SymbolTable
 
 DESCRIPTION = "a USLM (VALL-E AR) checkpoint"
 TEXT_TABLE = "ar_text_embedding.word_embeddings.weight"
@@ -90,45 +90,15 @@ def uslm_config(checkpoint, num_heads=16):
     }
 
 
-def read_k2symbols(path):
-    """USLM's text ids from a k2 symbol table: `["<pad>", "<bos>", "<eos>", *sorted symbols]`.
-
-    As USLM's text collater builds them: the file's symbols (lines `symbol
-    id`; id 0 is `<eps>` when the file has none), sorted, after the three
-    specials. Raises ValueError naming the file and line for a malformed line.
-    """
-    by_id = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                raise ValueError(
-                    f"{path!r} line {number}: expected 'symbol id', got {line.strip()!r}."
-                )
-            symbol, index = fields[0], int(fields[1])
-            if index in by_id or symbol in by_id.values():
-                raise ValueError(
-                    f"{path!r} line {number}: duplicate symbol or id {line.strip()!r}."
-                )
-            by_id[index] = symbol
-    by_id.setdefault(0, "<eps>")
-    specials = [configs.PAD_SYMBOL, configs.BOS_SYMBOL, configs.EOS_SYMBOL]
-    clashes = sorted(set(specials) & set(by_id.values()))
-    if clashes:
-        raise ValueError(f"{path!r} defines the reserved symbols {clashes}.")
-    return specials + sorted(by_id.values())
-
-
 def uslm(checkpoint, symbols, num_heads=16):
     """Converts USLM's AR model into a `kss.TextToSemantic`.
 
     Args:
         checkpoint: `USLM.pt` (read with `torch.load(weights_only=True)`), its
             `{"model": state_dict}` or the state dict itself.
-        symbols: the `unique_text_tokens.k2symbols` path, or the list of text
-            symbols by id (see `read_k2symbols`); None stores no table.
+        symbols: the `unique_text_tokens.k2symbols` path or a
+            `kss.text.SymbolTable`, stored in the model (text ids: `<pad>`,
+            `<bos>`, `<eos>`, then its symbols sorted); None stores no table.
         num_heads: attention heads (not in the shapes; 16 in USLM).
 
     Every `ar_*` tensor is used exactly once; the `nar_*` ones are counted and
@@ -140,8 +110,8 @@ def uslm(checkpoint, symbols, num_heads=16):
 
     tensors, not_needed = _ar_tensors(checkpoint)
     config = uslm_config({name: tuple(t.shape) for name, t in tensors.items()}, num_heads)
-    if symbols is not None and not isinstance(symbols, (list, tuple)):
-        symbols = read_k2symbols(symbols)
+    if symbols is not None and not isinstance(symbols, SymbolTable):
+        symbols = SymbolTable.from_file(symbols)
     bad = [
         name for name, t in tensors.items() if t.dtype.kind == "f" and not np.all(np.isfinite(t))
     ]
@@ -150,7 +120,7 @@ def uslm(checkpoint, symbols, num_heads=16):
             f"Tensor{'s' if len(bad) > 1 else ''} {bad[:5]} hold NaN or inf: not a usable "
             f"{DESCRIPTION}."
         )
-    model = TextToSemantic(TextToSemanticBackbone(**config), symbols=symbols)
+    model = TextToSemantic(TextToSemanticBackbone(**config), symbol_table=symbols)
     reader = StateDictReader(tensors, DESCRIPTION + " of a consistent architecture")
     assignments = _assignments(reader, model, config)
     reader.finish()

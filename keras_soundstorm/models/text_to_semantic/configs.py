@@ -28,7 +28,5 @@ TINY = dict(
 
 TEXT_TO_SEMANTIC_CONFIGS = {"uslm": USLM, "tiny": TINY}
 
-# Text ids 0, 1, 2 of USLM's table; the phoneme symbols follow, sorted.
-PAD_SYMBOL, BOS_SYMBOL, EOS_SYMBOL = "<pad>", "<bos>", "<eos>"
 # USLM stops an utterance after this many semantic tokens per text id (+1).
 TOKENS_PER_TEXT_ID = 16

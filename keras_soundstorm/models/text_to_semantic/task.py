@@ -1,8 +1,6 @@
 """TextToSemantic task: next-token training and cached autoregressive generation."""
 
 import functools
-import json
-import os
 import types
 
 import keras
@@ -10,18 +8,23 @@ import keras_hub
 import numpy as np
 from keras import layers, ops
 
-from keras_soundstorm import backend, decoding
+from keras_soundstorm import backend
+from keras_soundstorm.models.task_presets import TaskPresets
 from keras_soundstorm.models.text_to_semantic import configs
 from keras_soundstorm.models.text_to_semantic.backbone import TextToSemanticBackbone
 from keras_soundstorm.models.text_to_semantic.generate import cached_decode
-from keras_soundstorm.utils import files, preset_files, preset_registry
+from keras_soundstorm.text.symbol_table import SymbolTable
 from keras_soundstorm.utils.validation import require_int, require_real
+
+# Logits are divided by the temperature in float32: below this they overflow.
+MIN_TEMPERATURE = 1e-6
+MAX_SEED = 2**31 - 1
 
 INPUT_KEYS = ("text_ids", "text_padding_mask", "semantic", "semantic_padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class TextToSemantic(keras_hub.models.Task):
+class TextToSemantic(TaskPresets, keras_hub.models.Task):
     """Text ids -> semantic tokens, autoregressively (USLM's AR stage).
 
     `fit` takes batches `{"text_ids": int [B, Tt], "text_padding_mask": bool
@@ -33,9 +36,10 @@ class TextToSemantic(keras_hub.models.Task):
     Args:
         backbone: a `TextToSemanticBackbone`.
         preprocessor: unused, for KerasHub compatibility (None).
-        symbols: optional list of the text symbols, `symbols[i]` = the text
-            of id `i` (USLM: `<pad>`, `<bos>`, `<eos>`, then its phonemes);
-            stored in the preset so that text can be mapped to ids.
+        symbol_table: optional `kss.text.SymbolTable` (or its `to_dict()`)
+            giving the text ids (USLM: `<pad>`, `<bos>`, `<eos>`, then its
+            phonemes sorted); stored in the preset's config, so a converted
+            preset maps phonemes to ids with no extra file.
 
     Example:
     ```python
@@ -51,9 +55,9 @@ class TextToSemantic(keras_hub.models.Task):
 
     backbone_cls = TextToSemanticBackbone
 
-    def __init__(self, backbone, preprocessor=None, symbols=None, **kwargs):
-        if symbols is not None:
-            symbols = _checked_symbols(symbols, backbone.text_vocabulary_size)
+    def __init__(self, backbone, preprocessor=None, symbol_table=None, **kwargs):
+        if symbol_table is not None:
+            symbol_table = _checked_symbol_table(symbol_table, backbone.text_vocabulary_size)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -70,13 +74,14 @@ class TextToSemantic(keras_hub.models.Task):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        self.symbols = symbols
+        self.symbol_table = symbol_table
         # A plain object, so that TF's attribute tracking does not try to save it.
         self._decode_cache = types.SimpleNamespace(functions={})
 
     def get_config(self):
         config = super().get_config()
-        config.update(symbols=None if self.symbols is None else list(self.symbols))
+        table = self.symbol_table
+        config.update(symbol_table=None if table is None else table.to_dict())
         return config
 
     # --- Training -----------------------------------------------------------
@@ -213,16 +218,23 @@ class TextToSemantic(keras_hub.models.Task):
                 raise ValueError(
                     f"`prompt_semantic` has {prompt.shape[0]} rows but `text_ids` has {batch}."
                 )
-        temperature, top_k, _ = decoding.check_sampling_args(
-            temperature, top_k, 1.0, backbone.codebook_size + 1
+        temperature = require_real(
+            "temperature",
+            temperature,
+            minimum=MIN_TEMPERATURE,
+            accepted=f"a finite number >= {MIN_TEMPERATURE:g} (for greedy decoding use top_k=1)",
         )
+        if top_k is not None:
+            top_k = require_int("top_k", top_k, 1, backbone.codebook_size + 1)
         top_p = require_real("top_p", top_p, minimum=0, exclusive_minimum=True)
         if top_p > 1:
             raise ValueError(f"`top_p` must be in (0, 1]; got {top_p}.")
         if max_length is None:
             max_length = configs.TOKENS_PER_TEXT_ID * text.shape[1] + 1
         max_length = require_int("max_length", max_length, minimum=1)
-        seed = decoding.check_seed(seed)
+        if seed is None:
+            seed = int(np.random.randint(0, MAX_SEED + 1, dtype=np.int64))
+        seed = require_int("seed", seed, 0, MAX_SEED)
         decode = self._compiled_decode(max_length, temperature, top_k, top_p)
         tokens, lengths, finite = decode(
             ops.convert_to_tensor(text),
@@ -265,71 +277,21 @@ class TextToSemantic(keras_hub.models.Task):
             )
         return cache[key]
 
-    # --- Presets ------------------------------------------------------------
 
-    def save_to_preset(self, preset_dir, max_shard_size=10, metadata=None):
-        """Saves the task (config with `symbols`, weights) to `preset_dir`, atomically.
-
-        `metadata`: an optional JSON-serializable dict merged into the
-        preset's `metadata.json` (e.g. what it was converted from).
-        """
-        kind = preset_files.preset_kind(type(self), task=True)
-        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
-            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
-            if metadata:
-                path = os.path.join(staging_dir, "metadata.json")
-                with open(path) as f:
-                    merged = {**json.load(f), **metadata}
-                with open(path, "w") as f:
-                    json.dump(merged, f, indent=2)
-            preset_files.record_checksums(staging_dir)
-
-    def _preset_skips(self):
-        skips = list(self.backbone._flatten_layers())
-        return skips + [self.optimizer] if self.optimizer is not None else skips
-
-    def save_task_weights(self, filepath):
-        keras.saving.save_weights(self, filepath, objects_to_skip=self._preset_skips())
-
-    def load_task_weights(self, filepath):
-        keras.saving.load_weights(self, filepath, objects_to_skip=self._preset_skips())
-
-    @preset_registry.classproperty
-    def presets(cls):
-        """Shipped presets (none: convert USLM's checkpoint with `kss.convert.uslm`)."""
-        return preset_registry.list_presets(cls.__name__)
-
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Loads a `TextToSemantic` from a directory written by `save_to_preset` (or a handle)."""
-        preset = preset_registry.resolve_preset(preset, cls.__name__)
-        preset = preset_files.download_preset(preset)
-        preset = preset_files.check_preset(preset, cls, task=True, load_weights=load_weights)
-        model = super().from_preset(preset, load_weights=False, **kwargs)
-        if load_weights and os.path.isdir(preset):
-            backbone_ids = {id(v) for v in model.backbone.weights}
-            preset_files.load_checked_weights(
-                preset,
-                "task.weights.h5",
-                [v for v in model.weights if id(v) not in backbone_ids],
-                model.load_task_weights,
-            )
-            preset_files.load_backbone_weights(preset, model.backbone)
-        return model
-
-
-def _checked_symbols(symbols, vocabulary_size):
-    if isinstance(symbols, str) or not all(isinstance(s, str) for s in symbols):
-        raise ValueError("`symbols` must be a list of strings (the text of each text id).")
-    symbols = list(symbols)
-    if len(symbols) > vocabulary_size:
+def _checked_symbol_table(table, vocabulary_size):
+    if isinstance(table, dict):
+        table = SymbolTable.from_dict(table)
+    if not isinstance(table, SymbolTable):
         raise ValueError(
-            f"`symbols` has {len(symbols)} entries, more than the model's "
+            "`symbol_table` must be a kss.text.SymbolTable or its to_dict(); got "
+            f"{type(table).__name__}."
+        )
+    if table.vocabulary_size > vocabulary_size:
+        raise ValueError(
+            f"`symbol_table` gives {table.vocabulary_size} text ids, more than the model's "
             f"text_vocabulary_size ({vocabulary_size})."
         )
-    if len(set(symbols)) != len(symbols):
-        raise ValueError("`symbols` has duplicate entries.")
-    return symbols
+    return table
 
 
 def _ids_and_mask(name, ids, lengths, unbatched, low, high):

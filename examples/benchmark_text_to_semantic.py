@@ -121,6 +121,7 @@ def run_one(args):
     call = _run_reference(args) if args.only == "reference" else _run_keras(args)
     tokens, first, timed = _time(call, args.repeats)
     assert len(tokens) == args.new_tokens, len(tokens)
+    timed = timed or [first]  # --repeats 0: the first call (compilation included)
     wall = statistics.median(t[0] for t in timed)
     cpu = statistics.median(t[1] for t in timed)
     row = {
@@ -129,6 +130,7 @@ def run_one(args):
         "prompt_tokens": args.prompt_tokens,
         "text_ids": args.text_ids,
         "first_call_s": round(first[0], 2),
+        "repeats": args.repeats,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "tokens_per_s": round(args.new_tokens / wall, 1),

@@ -21,6 +21,9 @@ _EXPORTS = {
     "SoundStorm": "keras_soundstorm.models.soundstorm",
     "SoundStormBackbone": "keras_soundstorm.models.soundstorm",
     "TrainingMasker": "keras_soundstorm.models.soundstorm",
+    "TEXT_TO_SEMANTIC_CONFIGS": "keras_soundstorm.models.text_to_semantic",
+    "TextToSemantic": "keras_soundstorm.models.text_to_semantic",
+    "TextToSemanticBackbone": "keras_soundstorm.models.text_to_semantic",
 }
 
 # name -> module. `kss.decoding`, `kss.export`, `kss.masking` and `kss.prompting`
@@ -44,6 +47,13 @@ _SUBMODULES = {
 
 # Every name of _EXPORTS and _SUBMODULES, and the two imported above (tests/test_startup.py).
 __all__ = [
+    "CONFIGS",
+    "SoundStorm",
+    "SoundStormBackbone",
+    "TEXT_TO_SEMANTIC_CONFIGS",
+    "TextToSemantic",
+    "TextToSemanticBackbone",
+    "TrainingMasker",
     "__version__",
     "audio",
     "codecs",

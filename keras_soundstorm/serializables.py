@@ -31,6 +31,7 @@ SERIALIZABLE_MODULES = (
     "keras_soundstorm.layers.norms",
     "keras_soundstorm.layers.attention",
     "keras_soundstorm.layers.conformer",
+    "keras_soundstorm.layers.transformer",
     "keras_soundstorm.codecs.quantizer",
     "keras_soundstorm.codecs.encodec_layers",
     "keras_soundstorm.codecs.seanet",
@@ -43,6 +44,10 @@ SERIALIZABLE_MODULES = (
     "keras_soundstorm.models.soundstorm.masking",
     "keras_soundstorm.models.soundstorm.soundstorm_backbone",
     "keras_soundstorm.models.soundstorm.soundstorm_task",
+    "keras_soundstorm.models.text_to_semantic.positions",
+    "keras_soundstorm.models.text_to_semantic.prefix_decoder",
+    "keras_soundstorm.models.text_to_semantic.backbone",
+    "keras_soundstorm.models.text_to_semantic.task",
 )
 
 

@@ -39,9 +39,28 @@ def convert_soundstorm_speechtokenizer(args):
     )
 
 
+def convert_uslm(args):
+    from keras_soundstorm import convert
+
+    model = convert.uslm(args.checkpoint, args.symbols, num_heads=args.num_heads)
+    source = {
+        "format": "uslm",
+        "checkpoint": os.path.basename(args.checkpoint),
+        "symbols": os.path.basename(args.symbols),
+    }
+    model.save_to_preset(args.output, metadata={"converted_from": source})
+    backbone = model.backbone
+    print(
+        f"Wrote preset {args.output}: TextToSemantic, {backbone.num_layers} layers x "
+        f"{backbone.hidden_dim}, {backbone.num_heads} heads, {len(model.symbol_table)} text "
+        f"ids, {backbone.codebook_size} semantic codes, {model.count_params():,} parameters."
+    )
+
+
 CONVERTERS = {
     "speechtokenizer": convert_speechtokenizer,
     "soundstorm-speechtokenizer": convert_soundstorm_speechtokenizer,
+    "uslm": convert_uslm,
 }
 
 

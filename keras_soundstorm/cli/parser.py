@@ -183,6 +183,21 @@ def build_parser():
         help="attention heads, which the shapes do not determine (default 8, the public files')",
     )
     soundstorm.add_argument("--output", required=True, help="preset directory to write")
+    uslm = converters.add_parser(
+        "uslm",
+        help="USLM's text-to-semantic stage (USLM.pt, its ar_* tensors) -> kss.TextToSemantic",
+    )
+    uslm.add_argument("--checkpoint", required=True, help="USLM.pt")
+    uslm.add_argument(
+        "--symbols", required=True, help="its phoneme table, unique_text_tokens.k2symbols"
+    )
+    uslm.add_argument(
+        "--num-heads",
+        type=int,
+        default=16,
+        help="attention heads, which the shapes do not determine (default 16, USLM's)",
+    )
+    uslm.add_argument("--output", required=True, help="preset directory to write")
     resynthesize = commands.add_parser(
         "resynthesize",
         help="say a source recording's words in a prompt's voice (converted "

@@ -3,9 +3,11 @@
 from keras_soundstorm.layers.attention import SelfAttention
 from keras_soundstorm.layers.conformer import ConformerBlock
 from keras_soundstorm.layers.norms import ScaleOnlyChannelNorm
+from keras_soundstorm.layers.transformer import TransformerBlock
 
 __all__ = [
     "ConformerBlock",
     "ScaleOnlyChannelNorm",
     "SelfAttention",
+    "TransformerBlock",
 ]

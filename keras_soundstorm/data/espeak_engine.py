@@ -4,7 +4,9 @@ The eSpeak NG library and its data come from the `espeakng-loader` wheel and
 are driven through ctypes (no system package, no `espeak` binary). eSpeak is
 one global state machine, so every call holds one lock and loads a private
 copy of the library afresh. `synthesize` returns an `Utterance` whose
-phonemes, taken from eSpeak's phoneme events, are framed at a given rate.
+phonemes, taken from eSpeak's phoneme events, are framed at a given rate;
+`text_to_ipa` returns eSpeak's IPA transcription of texts (no audio), which
+`keras_soundstorm.text` turns into a checkpoint's phoneme symbols.
 """
 
 import atexit
@@ -70,6 +72,8 @@ _PARAMETER_PUNCTUATION = 5
 _PARAMETER_CAPITALS = 6
 _PARAMETER_WORDGAP = 7
 _RANDOM_SEED = 1
+# espeak_TextToPhonemes: UTF-8 in; IPA out, "_" between the phonemes of a word.
+_IPA_WITH_UNDERSCORES = 0x02 | ord("_") << 8
 
 
 class _Event(ctypes.Structure):
@@ -84,6 +88,22 @@ class _Event(ctypes.Structure):
         ("sample", ctypes.c_int),
         ("user_data", ctypes.c_void_p),
         ("id", ctypes.c_char * 8),
+    ]
+
+
+class _VoiceInfo(ctypes.Structure):
+    # espeak_VOICE from speak_lib.h; `languages` is a priority byte, then a
+    # NUL-terminated language name (then further pairs).
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
     ]
 
 
@@ -116,6 +136,83 @@ def _library_path():
     return _private_library_path
 
 
+def _load_library():
+    """A fresh private libespeak-ng handle and its data folder (hold the lock)."""
+    library_path, data_path = _library_path()
+    return _declare_signatures(ctypes.CDLL(library_path, mode=ctypes.RTLD_LOCAL)), data_path
+
+
+def _unload_library(library):
+    import _ctypes
+
+    library.espeak_Terminate()
+    unload = getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary
+    unload(library._handle)
+
+
+def _voice_for_language(library, language):
+    """The identifier of eSpeak's first (most relevant) voice for a language
+    code like "en-us", skipping MBROLA voices (they need an extra program)."""
+    voices = library.espeak_ListVoices(None)
+    codes = []
+    i = 0
+    while voices[i]:
+        voice = voices[i].contents
+        code = voice.languages[1:].decode("utf-8", "replace")
+        identifier = voice.identifier.decode("utf-8", "replace")
+        if not identifier.replace("\\", "/").startswith("mb/"):
+            if code == language:
+                return identifier
+            codes.append(code)
+        i += 1
+    raise ValueError(
+        f"`language` must be a language code of an eSpeak NG voice, e.g. 'en-us'; got "
+        f"{language!r}. Accepted: {', '.join(sorted(set(codes)))}."
+    )
+
+
+def text_to_ipa(texts, language="en-us"):
+    """eSpeak NG's IPA transcription of each text, in one library session.
+
+    Args:
+        texts: list of str.
+        language: an eSpeak NG language code ("en-us").
+
+    Returns:
+        A list of str, one per text: the phonemes of each clause eSpeak
+        finds, joined by " ", with " " between words and "_" between the
+        phonemes of a word, stress marks included (eSpeak's raw output).
+
+    Raises:
+        ValueError: unknown language (the message lists the accepted codes).
+    """
+    results = []
+    with _ESPEAK_LOCK:
+        library, data_path = _load_library()
+        try:
+            if library.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), 0) <= 0:
+                raise RuntimeError(f"eSpeak NG failed to initialize (data: {data_path}).")
+            _remember_version(library)
+            if library.espeak_SetVoiceByName(_voice_for_language(library, language).encode()):
+                raise RuntimeError(f"eSpeak NG failed to load the voice for {language!r}.")
+            for text in texts:
+                # espeak_TextToPhonemes reads one clause per call and moves the
+                # pointer on, to NULL after the last one.
+                buffer = ctypes.create_string_buffer(text.encode("utf-8"))
+                pointer = ctypes.c_char_p(ctypes.addressof(buffer))
+                clauses = []
+                while pointer.value is not None:
+                    phonemes = library.espeak_TextToPhonemes(
+                        ctypes.byref(pointer), _CHARS_UTF8, _IPA_WITH_UNDERSCORES
+                    )
+                    if phonemes:
+                        clauses.append(phonemes.decode("utf-8"))
+                results.append(" ".join(clauses))
+        finally:
+            _unload_library(library)
+    return results
+
+
 def _espeak_synthesize(text, voice):
     """Speaks `text`; returns (int16 [N] at eSpeak's rate, rate, events).
 
@@ -126,9 +223,6 @@ def _espeak_synthesize(text, voice):
     Loading the library afresh for every utterance (and unloading it after)
     makes the output a pure function of text and voice; it costs ~5 ms.
     """
-    import _ctypes
-
-    library_path, data_path = _library_path()
     chunks, events = [], []
 
     def on_synth(samples, num_samples, event_list):
@@ -145,7 +239,7 @@ def _espeak_synthesize(text, voice):
     callback = _SynthCallback(on_synth)
     encoded = text.encode("utf-8") + b"\0"
     with _ESPEAK_LOCK:
-        library = _declare_signatures(ctypes.CDLL(library_path, mode=ctypes.RTLD_LOCAL))
+        library, data_path = _load_library()
         try:
             rate = library.espeak_Initialize(
                 _AUDIO_OUTPUT_SYNCHRONOUS,
@@ -177,9 +271,7 @@ def _espeak_synthesize(text, voice):
             if status != 0:
                 raise RuntimeError(f"eSpeak NG failed to speak {text!r} (error {status}).")
         finally:
-            library.espeak_Terminate()
-            unload = getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary
-            unload(library._handle)
+            _unload_library(library)
     waveform = np.concatenate(chunks) if chunks else np.zeros([0], "int16")
     return waveform, rate, events
 
@@ -201,6 +293,11 @@ def _declare_signatures(library):
         "espeak_Synchronize": ([], c_int),
         "espeak_Terminate": ([], c_int),
         "espeak_Info": ([ctypes.c_void_p], ctypes.c_char_p),
+        "espeak_ListVoices": ([ctypes.c_void_p], ctypes.POINTER(ctypes.POINTER(_VoiceInfo))),
+        "espeak_TextToPhonemes": (
+            [ctypes.POINTER(ctypes.c_char_p), c_int, c_int],
+            ctypes.c_char_p,
+        ),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(library, name)

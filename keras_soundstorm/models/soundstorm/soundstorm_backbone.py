@@ -6,12 +6,13 @@ import os
 import keras
 import keras_hub
 
-from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
+from keras_soundstorm.layers import ConformerBlock
 from keras_soundstorm.layers.conformer import (
     DEFAULT_ATTENTION_CHUNK_SIZE,
     validate_architecture_options,
     validate_attention_chunk_size,
 )
+from keras_soundstorm.models.soundstorm.embeddings import CodeEmbedding, ConditioningEmbedding
 from keras_soundstorm.utils import files, preset_files, preset_registry
 from keras_soundstorm.utils.validation import require_int
 
@@ -280,6 +281,16 @@ class SoundStormBackbone(keras_hub.models.Backbone):
         if load_weights:
             preset_files.load_backbone_weights(preset, backbone)
         return backbone
+
+    # `keras_hub.models.Backbone.from_preset` builds through `from_config` and
+    # loads through `load_weights`, skipping `from_preset`: both run its checks.
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(preset_files.checked_config(config, cls))
+
+    def load_weights(self, filepath, *args, **kwargs):
+        load = lambda path: super(SoundStormBackbone, self).load_weights(path, *args, **kwargs)  # noqa: E731
+        return preset_files.load_preset_weights(self, filepath, load)
 
 
 def _validate_args(

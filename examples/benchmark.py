@@ -56,7 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=1, help="generate batch size")
     parser.add_argument("--train-batch-size", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after the first")
-    parser.add_argument("--bucket-frames", type=int, default=128, help="see `generate`")
+    parser.add_argument(
+        "--bucket-frames", type=int, default=None, help="see `generate` (default: its default)"
+    )
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--skip-generate", action="store_true")
     parser.add_argument("--skip-train", action="store_true")

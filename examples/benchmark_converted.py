@@ -63,7 +63,7 @@ def _time(call, repeats):
     return timings[0], timings[1:]
 
 
-def _ours(frames, repeats):
+def _ours(frames, repeats, bucket_frames=None):
     import numpy as np
 
     import keras_soundstorm as kss
@@ -73,7 +73,12 @@ def _ours(frames, repeats):
     conditioning = np.random.default_rng(0).integers(0, VOCABULARY, (1, frames)).astype("int32")
 
     def call():
-        codes = model.generate(conditioning=conditioning, steps_per_level=STEPS_PER_LEVEL, seed=0)
+        codes = model.generate(
+            conditioning=conditioning,
+            steps_per_level=STEPS_PER_LEVEL,
+            seed=0,
+            bucket_frames=bucket_frames,
+        )
         assert codes.shape == (1, frames, LEVELS)
 
     first, runs = _time(call, repeats)
@@ -125,6 +130,12 @@ def main(argv=None):
     parser.add_argument("--peer", action="store_true", help="time soundstorm-pytorch instead")
     parser.add_argument("--seconds", type=float, default=30.0, help="audio to generate")
     parser.add_argument("--repeats", type=int, default=2, help="timed calls after the first")
+    parser.add_argument(
+        "--bucket-frames",
+        type=int,
+        help="ours: `generate`'s bucket_frames (default: its default, which pads 150 frames "
+        "to 256 on JAX and TensorFlow)",
+    )
     parser.add_argument("--csv", help="append the result as a row of this CSV file")
     args = parser.parse_args(argv)
     if args.peer == bool(args.backend):
@@ -133,7 +144,10 @@ def main(argv=None):
         os.environ["KERAS_BACKEND"] = args.backend
     frames = round(args.seconds * FRAME_RATE)
     implementation = "soundstorm-pytorch 0.2.0" if args.peer else "keras-soundstorm"
-    backend, params, first, runs = (_peer if args.peer else _ours)(frames, args.repeats)
+    if args.peer:
+        backend, params, first, runs = _peer(frames, args.repeats)
+    else:
+        backend, params, first, runs = _ours(frames, args.repeats, args.bucket_frames)
     runs = runs or [first]
     median = statistics.median(wall for wall, _ in runs)
     median_cpu = statistics.median(cpu for _, cpu in runs)
@@ -144,6 +158,7 @@ def main(argv=None):
         "frames": frames,
         "steps_per_level": "-".join(map(str, STEPS_PER_LEVEL)),
         "passes": sum(STEPS_PER_LEVEL),
+        "bucket_frames": "" if args.peer else (args.bucket_frames or "default"),
         "parameters": params,
         "first_call_s": round(first[0], 2),
         "first_call_cpu_s": round(first[1], 2),

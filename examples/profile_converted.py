@@ -9,7 +9,9 @@ under no_grad, as `generate` runs it) and timed on the frames of one call, the
 median process CPU time of `--repeats`, then scaled to one pass (x 12 blocks, x 2 feed-forward
 modules). What is left of a full pass (embeddings, residual adds, post norms)
 and of a decoding pass (sampling, ranking, masking: `generate` time / passes
-minus one forward pass) is reported as such.
+minus one forward pass, decoding exactly the profiled frames) is reported as
+such; the last row is a pass of `generate` with its default length bucket
+(`bucket_frames=128`: 150 frames are decoded as 256).
 
     taskset -c 0 python examples/profile_converted.py --backend jax --jsonl profile.jsonl
     taskset -c 0 python examples/profile_converted.py --peer --jsonl profile.jsonl
@@ -53,6 +55,7 @@ COMPONENTS = (
     "forward pass total",
     "decode-loop bookkeeping (sampling, ranking, masking) per pass",
     "decoding pass total",
+    "decoding pass total, generate's default length bucket",
 )
 
 
@@ -120,12 +123,14 @@ def _ours(frames, repeats):
     ms[COMPONENTS[8]] = forward
     passes = sum(PROFILE_STEPS)
 
-    def generate():
-        model.generate(conditioning=conditioning, steps_per_level=PROFILE_STEPS, seed=0)
+    def generate(**kwargs):
+        model.generate(conditioning=conditioning, steps_per_level=PROFILE_STEPS, seed=0, **kwargs)
 
-    decoding = _median_seconds(generate, max(1, repeats // 2)) / passes
+    # bucket_frames=frames: decoded at exactly `frames`, as the forward pass above.
+    decoding = _median_seconds(lambda: generate(bucket_frames=frames), 1) / passes
     ms[COMPONENTS[9]] = decoding - forward
     ms[COMPONENTS[10]] = decoding
+    ms[COMPONENTS[11]] = _median_seconds(generate, 1) / passes
     return f"keras-soundstorm {keras.backend.backend()}", ms
 
 
@@ -189,9 +194,10 @@ def _peer(frames, repeats):
         with torch.no_grad():
             model.generate(cond_semantic_token_ids=conditioning, num_full_sampling_levels=1)
 
-    decoding = _median_seconds(generate, max(1, repeats // 2)) / sum(PROFILE_STEPS)
+    decoding = _median_seconds(generate, 1) / sum(PROFILE_STEPS)
     ms[COMPONENTS[9]] = decoding - forward
     ms[COMPONENTS[10]] = decoding
+    ms[COMPONENTS[11]] = decoding  # the peer decodes the given length
     return "soundstorm-pytorch 0.2.0", ms
 
 

@@ -123,6 +123,17 @@ def depthwise_conv1d(x, kernel, padding="same"):
     return y
 
 
+def default_bucket_frames():
+    """`SoundStorm.generate`'s default length bucket, in frames.
+
+    JAX and TensorFlow compile one decode per input shape, so lengths are
+    padded up to a multiple of 128 frames and nearby lengths share it (at the
+    price of decoding padded frames: 150 frames run as 256). PyTorch runs
+    eagerly, with nothing to reuse: 1, no padding.
+    """
+    return 1 if name() == "torch" else 128
+
+
 def replica_count():
     """Replicas of the current tf.distribute strategy (1 elsewhere).
 

@@ -11,7 +11,7 @@ from conftest import TINY, make_backbone, toy_batch
 from keras import ops
 
 import keras_soundstorm as kss
-from keras_soundstorm import audio
+from keras_soundstorm import audio, backend
 from keras_soundstorm.models.soundstorm import decoding
 
 C, Q, V, R = TINY["codebook_size"], TINY["num_levels"], TINY["conditioning_vocabulary_size"], 2
@@ -69,10 +69,20 @@ def test_num_frames_beyond_int32_is_a_clear_error():
             unconditional.generate(num_frames=num_frames, steps_per_level=FEW_STEPS)
 
 
-@pytest.mark.parametrize("bucket_frames", [0, -8, 2.5, None])
+@pytest.mark.parametrize("bucket_frames", [0, -8, 2.5, "8"])
 def test_bad_bucket_frames_is_a_clear_error(model, bucket_frames):
     with pytest.raises(ValueError, match="`bucket_frames`"):
         generate(model, bucket_frames=bucket_frames)
+
+
+def test_default_bucket_frames_is_the_backends(model):
+    """None pads as `backend.default_bucket_frames()` (1 on PyTorch: no padding)."""
+    default = backend.default_bucket_frames()
+    assert default == (1 if backend.name() == "torch" else 128)
+    np.testing.assert_array_equal(
+        generate(model, bucket_frames=None, seed=3),
+        generate(model, bucket_frames=default, seed=3),
+    )
 
 
 def test_a_batch_of_zero_examples_is_a_clear_error(model):

@@ -1,4 +1,5 @@
-"""One folder per model (`soundstorm/`, `text_to_semantic/`); `task_presets.py` is shared by their tasks.
+"""One folder per model (`soundstorm/`, `text_to_semantic/`); `task_presets.py` is shared by
+their tasks.
 
 keras_hub is imported first, before any model module: the models subclass its
 Backbone and Task, and importing it here (not first inside a model module)

@@ -292,7 +292,7 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
         top_k=None,
         choice_temperature=None,
         seed=None,
-        bucket_frames=128,
+        bucket_frames=None,
         guidance_scale=None,
     ):
         """Generates codec tokens, continuing `prompt_codes` if given.
@@ -318,7 +318,9 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
             seed: an int in `[0, 2**31 - 1]`, used as it is (None: a random
                 one). Same seed, same result.
             bucket_frames: an int >= 1; lengths are padded up to a multiple of
-                this, so that nearby lengths share one compiled decode.
+                this, so that nearby lengths share one compiled decode. None:
+                `backend.default_bucket_frames()` (128 on JAX and TensorFlow,
+                1 on PyTorch, which does not compile).
 
         Returns:
             numpy int32 `[B, T, Q]` (`[T, Q]` for unbatched input), with `-1` on
@@ -347,6 +349,8 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
         temperature, top_k = settings["temperature"], settings["top_k"]
         choice_temperature = settings["choice_temperature"]
         guidance_scale = settings["guidance_scale"]
+        if bucket_frames is None:
+            bucket_frames = backend.default_bucket_frames()
         prepared = input_checks.prepare_generation_inputs(
             backbone, conditioning, prompt_codes, prompt_length, num_frames, bucket_frames
         )

@@ -8,8 +8,12 @@ import numpy as np
 from keras import ops
 
 
-def checked_waveform(waveform):
-    """numpy float32 `[B, N]` with B, N >= 1 and finite samples."""
+def checked_waveform(waveform, max_amplitude=None):
+    """numpy float32 `[B, N]` with B, N >= 1 and finite samples.
+
+    `max_amplitude`: if given, samples with a larger magnitude are refused
+    (codecs expect about [-1, 1]; see `ResidualCodec.max_amplitude`).
+    """
     if isinstance(waveform, (list, tuple)):
         waveform = np.asarray(waveform)
     array = np.asarray(ops.convert_to_numpy(waveform))
@@ -24,6 +28,14 @@ def checked_waveform(waveform):
         raise ValueError(f"`waveform` must not be empty; got shape {array.shape}.")
     if not np.isfinite(array).all():
         raise ValueError("`waveform` contains NaN or infinite samples.")
+    if max_amplitude is not None:
+        peak = float(np.max(np.abs(array)))
+        if peak > max_amplitude:
+            raise ValueError(
+                f"`waveform` has samples up to |{peak:.4g}|, above the accepted {max_amplitude:g}: "
+                "codecs expect float samples in about [-1, 1]. Is it integer PCM passed as "
+                "float? Divide int16 PCM by 32768."
+            )
     return array.astype("float32")
 
 

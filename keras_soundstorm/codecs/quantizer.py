@@ -1,7 +1,16 @@
-"""Residual vector quantizer with EMA codebooks (SoundStream, Zeghidour et al.)."""
+"""Residual vector quantizers: EMA-trained (SoundStream) and fixed Euclidean (EnCodec-style).
+
+Both have one inference interface, which the codecs use:
+`quantize_latents(latents [B, T, D], num_levels) -> codes int32 [B, T, k]` and
+`dequantize(codes [B, T, k]) -> latents [B, T, D]` (the sum of the code
+vectors of levels 1..k). (`quantize` itself is Keras's: every layer's
+`quantize(mode)` converts its weights to int8 / float8, so it cannot be ours.)
+"""
 
 import keras
 from keras import layers, ops
+
+from keras_soundstorm.utils.validation import require_int
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
@@ -115,14 +124,24 @@ class ResidualVectorQuantizer(layers.Layer):
         # corrupt tensors autograd saved from a plain read.
         return ops.copy(ops.cast(ops.convert_to_tensor(self.codebooks), "float32"))
 
-    def lookup(self, codes):
-        """Sum of the code vectors: int `[B, T, k]` -> float `[B, T, D]`."""
+    def quantize_latents(self, latents, num_levels=None):
+        """Inference codes: float `[B, T, D]` -> int32 `[B, T, k]` (k = `num_levels`, default Q)."""
+        return self(latents, training=False, num_levels=num_levels)["codes"]
+
+    def dequantize(self, codes, num_levels=None):
+        """Sum of the code vectors: int `[B, T, k]` -> float `[B, T, D]`.
+
+        `num_levels`: `k`, when the static shape of `codes` does not tell it.
+        """
         codebooks = self._codebooks()
         codes = ops.cast(codes, "int32")
+        levels = int(codes.shape[-1]) if num_levels is None else num_levels
         quantized = 0.0
-        for level in range(codes.shape[-1]):
+        for level in range(levels):
             quantized = quantized + ops.take(codebooks[level], codes[:, :, level], axis=0)
         return quantized
+
+    lookup = dequantize  # the name before `dequantize`
 
     @staticmethod
     def _nearest(residual, codebook):
@@ -326,4 +345,73 @@ class ResidualVectorQuantizer(layers.Layer):
             quantizer_dropout=self.quantizer_dropout,
             seed=self.seed,
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class EuclideanResidualQuantizer(layers.Layer):
+    """Residual vector quantizer with nearest-neighbour (Euclidean) codebooks.
+
+    `codebooks` is `[num_levels, codebook_size, dim]`. Level `q` quantizes
+    what levels `< q` left over. Inference only: the codebooks are fixed.
+
+    Call args (same as `quantize`): `latents` float `[B, T, dim]`;
+    `num_levels` (default all). Returns int32 codes `[B, T, num_levels]`.
+    """
+
+    def __init__(self, num_levels, codebook_size, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_levels = require_int("num_levels", num_levels, 1)
+        self.codebook_size = require_int("codebook_size", codebook_size, 1)
+        self.dim = require_int("dim", dim, 1)
+
+    def build(self, input_shape=None):
+        self.codebooks = self.add_weight(
+            name="codebooks",
+            shape=(self.num_levels, self.codebook_size, self.dim),
+            initializer="zeros",
+            trainable=False,
+        )
+        self.built = True
+
+    def quantize_latents(self, latents, num_levels=None):
+        """float `[B, T, dim]` -> int32 codes `[B, T, k]` (k = `num_levels`, default all)."""
+        return self(latents, num_levels=num_levels)
+
+    def call(self, latents, num_levels=None):
+        num_levels = self.num_levels if num_levels is None else num_levels
+        codebooks = ops.cast(self.codebooks, "float32")
+        residual = ops.cast(latents, "float32")
+        codes = []
+        for level in range(num_levels):
+            codebook = codebooks[level]
+            # argmin |r - e|^2 = argmax 2 r.e - |e|^2 (|r|^2 is the same for every code).
+            scores = 2.0 * ops.matmul(residual, ops.transpose(codebook)) - ops.sum(
+                ops.square(codebook), axis=-1
+            )
+            index = ops.cast(ops.argmax(scores, axis=-1), "int32")
+            codes.append(index)
+            residual = residual - ops.take(codebook, index, axis=0)
+        return ops.stack(codes, axis=-1)
+
+    def level_vectors(self, codes, level):
+        """Code vectors `[B, T, dim]` of codes int `[B, T]` at `level`."""
+        return ops.take(ops.cast(self.codebooks[level], "float32"), codes, axis=0)
+
+    def dequantize(self, codes, num_levels=None):
+        """Codes int `[B, T, k]` -> the sum of their code vectors `[B, T, dim]` (levels 1..k).
+
+        `num_levels`: `k`, when the static shape of `codes` does not tell it.
+        """
+        levels = int(codes.shape[-1]) if num_levels is None else num_levels
+        total = self.level_vectors(codes[..., 0], 0)
+        for level in range(1, levels):
+            total = total + self.level_vectors(codes[..., level], level)
+        return total
+
+    lookup = dequantize  # the name before `dequantize`
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_levels=self.num_levels, codebook_size=self.codebook_size, dim=self.dim)
         return config

@@ -1,9 +1,6 @@
 """SoundStream: encoder (SEANet or STFT), residual vector quantizer, decoder (SEANet or iSTFT)."""
 
-import inspect
-import json
 import math
-import os
 
 import keras
 import numpy as np
@@ -11,13 +8,12 @@ from keras import ops
 
 from keras_soundstorm import backend
 from keras_soundstorm.codecs import codec_inputs, losses
+from keras_soundstorm.codecs.base import ResidualCodec
 from keras_soundstorm.codecs.discriminator import STFTDiscriminator, adversarial_losses
 from keras_soundstorm.codecs.quantizer import ResidualVectorQuantizer
 from keras_soundstorm.codecs.seanet import SEANetDecoder, SEANetEncoder
 from keras_soundstorm.codecs.spectral import ISTFTDecoder, STFTEncoder, inverse_stft
-from keras_soundstorm.utils import files, preset_files, preset_registry
 from keras_soundstorm.utils.validation import require_int
-from keras_soundstorm.version import __version__
 
 ENCODERS = ("seanet", "stft")
 DECODERS = ("seanet", "istft")
@@ -45,7 +41,7 @@ def pad_to_hop(waveform, hop_length):
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class SoundStream(keras.Model):
+class SoundStream(ResidualCodec):
     """SoundStream neural audio codec (Zeghidour et al., 2021), trainable with `fit`.
 
     A causal SEANet encoder turns a waveform into `latent_dim`-dimensional
@@ -108,6 +104,9 @@ class SoundStream(keras.Model):
 
     Reference: [SoundStream](https://arxiv.org/abs/2107.03312).
     """
+
+    # `encoder` and `decoder` name the layers; the arguments are kept as these.
+    config_attributes = {"encoder": "encoder_kind", "decoder": "decoder_kind"}
 
     def __init__(
         self,
@@ -195,7 +194,7 @@ class SoundStream(keras.Model):
         # Every constructor argument, kept under its own name (`encoder` and
         # `decoder` as `encoder_kind` / `decoder_kind`: those names hold the layers).
         for name, value in arguments.items():
-            setattr(self, _ATTRIBUTES.get(name, name), value)
+            setattr(self, self.config_attributes.get(name, name), value)
         self.sample_rate = int(sample_rate)
         self.adversarial = bool(adversarial)
 
@@ -267,37 +266,11 @@ class SoundStream(keras.Model):
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
         self.build((None, None))
-        self._inference_functions = {}
 
     def build(self, input_shape):
-        self.encoder.build(input_shape)
-        self.quantizer.build((None, None, self.latent_dim))
-        self.decoder.build((None, None, self.latent_dim))
+        super().build(input_shape)
         if self.discriminator is not None:
             self.discriminator.build(input_shape)
-        self.built = True
-
-    # --- Properties ---------------------------------------------------------
-
-    @property
-    def hop_length(self):
-        """Samples per frame, `prod(strides)`."""
-        return math.prod(self.strides)
-
-    @property
-    def frame_rate(self):
-        """Frames (code vectors) per second."""
-        return self.sample_rate / self.hop_length
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        for name in _CONFIG_NAMES:
-            config[name] = getattr(self, _ATTRIBUTES.get(name, name))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     # --- Training -----------------------------------------------------------
 
@@ -398,130 +371,9 @@ class SoundStream(keras.Model):
         _check_training_data(x, y)
         return super().evaluate(x, y, **kwargs)
 
-    # --- Inference ----------------------------------------------------------
-
-    def encode(self, waveform, num_levels=None):
-        """Waveforms float `[B, N]` -> codes numpy int32 `[B, ceil(N / hop), k]`.
-
-        `N` is right-padded with zeros to a multiple of `hop_length`; `k` is
-        `num_levels` (default all levels): the first `k` levels set the bitrate.
-        """
-        num_levels = self._check_num_levels(num_levels, self.num_levels)
-        waveform = codec_inputs.checked_waveform(waveform)
-        waveform = np.pad(waveform, [(0, 0), (0, (-waveform.shape[1]) % self.hop_length)])
-        codes = self._inference_function("encode", num_levels)(ops.convert_to_tensor(waveform))
-        return np.asarray(ops.convert_to_numpy(codes), "int32")
-
-    def decode(self, codes, num_levels=None):
-        """Codes int `[B, T, k]` -> waveforms numpy float32 `[B, T * hop_length]`.
-
-        Uses the first `num_levels` levels of `codes` (default: all `k` given).
-        """
-        codes = self._checked_codes(codes)
-        num_levels = self._check_num_levels(num_levels, codes.shape[2])
-        codes = codes[:, :, :num_levels]
-        audio = self._inference_function("decode", num_levels)(ops.convert_to_tensor(codes))
-        return np.asarray(ops.convert_to_numpy(audio), "float32")
-
-    def _encode(self, waveform, num_levels):
-        latents = self.encoder(waveform)
-        return self.quantizer(latents, num_levels=num_levels)["codes"]
-
-    def _decode(self, codes):
-        return self.decoder(self.quantizer.lookup(codes))
-
-    def _inference_function(self, kind, num_levels):
-        """One compiled encode / decode per (kind, levels), reused across shapes."""
-        key = (kind, num_levels, bool(self.run_eagerly))
-        if key in self._inference_functions:
-            return self._inference_functions[key]
-        if kind == "encode":
-            function = lambda waveform: self._encode(waveform, num_levels)
-        else:
-            function = self._decode
-        compiled = backend.compiled_inference(
-            function, self.variables, run_eagerly=bool(self.run_eagerly)
-        )
-        self._inference_functions[key] = compiled
-        return compiled
-
-    def _check_num_levels(self, num_levels, available):
-        return codec_inputs.checked_num_levels(num_levels, available, self.num_levels)
-
-    def _checked_codes(self, codes):
-        return codec_inputs.checked_codes(codes, self.num_levels, self.codebook_size)
-
-    # --- Presets ------------------------------------------------------------
-
-    def save_to_preset(self, preset_dir, metadata=None):
-        """Writes `config.json`, `metadata.json`, `model.weights.h5`, atomically.
-
-        `metadata`: an optional JSON-serializable dict merged into
-        `metadata.json` (e.g. what the codec was trained on, its evaluation).
-
-        The files are written to a staging directory beside `preset_dir` that
-        replaces it only once complete, so a failed save keeps an old preset.
-        The weights include the codebooks and their EMA state (not the
-        optimizer state); `metadata.json` records their sha256, which
-        `from_preset` verifies. `preset_dir` must be new, empty or a
-        SoundStream preset; anything else is a ValueError and left untouched.
-        """
-        kind = preset_files.preset_kind(cls=type(self), task=False)
-        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
-            with open(os.path.join(staging_dir, "config.json"), "w") as f:
-                json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
-            metadata = {
-                "keras_version": keras.__version__,
-                "keras_soundstorm_version": __version__,
-                "backend": backend.name(),
-                "parameter_count": int(self.count_params()),
-                "sample_rate": self.sample_rate,
-                "frame_rate": self.frame_rate,
-                "num_levels": self.num_levels,
-                "codebook_size": self.codebook_size,
-                **(metadata or {}),
-            }
-            with open(os.path.join(staging_dir, "metadata.json"), "w") as f:
-                json.dump(metadata, f, indent=2)
-            # No optimizer state: a preset is for inference and fine-tuning
-            # (resuming uses BackupAndRestore checkpoints); it would triple the file.
-            optimizer = getattr(self, "optimizer", None)
-            skips = [optimizer] if optimizer is not None else []
-            keras.saving.save_weights(
-                self, os.path.join(staging_dir, "model.weights.h5"), objects_to_skip=skips
-            )
-            preset_files.record_checksums(staging_dir)
-
-    @preset_registry.classproperty
-    def presets(cls):
-        """The shipped codecs: `{name: {description, parameter_count, trained_on, metadata}}`."""
-        return preset_registry.list_presets(cls.__name__)
-
-    @classmethod
-    def from_preset(cls, preset):
-        """Loads a codec from a shipped preset's name, a directory or a handle.
-
-        `preset`: a name of `SoundStream.presets` (e.g. "soundstream_espeak_16khz"),
-        a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
-
-        Raises ValueError naming the file for a preset whose weights are
-        missing, fail their recorded sha256, or do not match its config.
-        """
-        preset_dir = preset_registry.resolve_preset(preset, cls.__name__)
-        preset_dir = preset_files.download_preset(preset_dir)
-        preset_files.check_preset(preset_dir, cls, task=False)
-        with open(os.path.join(preset_dir, "config.json")) as f:
-            config = json.load(f)
-        codec = cls.from_config(config["config"])
-        preset_files.load_checked_weights(
-            preset_dir, "model.weights.h5", codec.weights, codec.load_weights
-        )
-        return codec
-
 
 # The constructor's configuration arguments, in signature order (not self / kwargs).
-_CONFIG_NAMES = tuple(inspect.signature(SoundStream.__init__).parameters)[1:-1]
-_ATTRIBUTES = {"encoder": "encoder_kind", "decoder": "decoder_kind"}
+_CONFIG_NAMES = SoundStream.config_names()
 
 
 def _constructor_arguments(local_variables):

@@ -108,6 +108,12 @@ class StateDictReader:
                 f"Tensor {name!r} has shape {tuple(array.shape)}, expected {tuple(shape)}: "
                 f"not {self.description}."
             )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            raise ValueError(
+                f"Tensor {name!r} holds {bad} NaN or infinite value(s): the checkpoint is "
+                "corrupted or was saved from a diverged model."
+            )
         self.used.add(name)
         return array
 
@@ -127,7 +133,7 @@ class StateDictReader:
             if f"{prefix}.{gain}" in self.tensors or f"{prefix}.{direction}" in self.tensors:
                 g = self.take(f"{prefix}.{gain}", gain_shape)
                 v = self.take(f"{prefix}.{direction}", shape)
-                return fold_weight_norm(g, v)
+                return fold_weight_norm(g, v, name=f"{prefix}.{direction}")
         if f"{prefix}.weight" in self.tensors:
             return self.take(f"{prefix}.weight", shape)
         raise ValueError(
@@ -147,9 +153,20 @@ class StateDictReader:
             )
 
 
-def fold_weight_norm(gain, direction):
-    """`gain * direction / ||direction||`, the norm over every axis but the first."""
+def fold_weight_norm(gain, direction, name="the weight-norm direction"):
+    """`gain * direction / ||direction||`, the norm over every axis but the first.
+
+    Raises ValueError naming tensor `name` if a direction has zero norm (its
+    kernel would be NaN: PyTorch divides by that norm too).
+    """
     direction = direction.astype("float64")
     axes = tuple(range(1, direction.ndim))
     norm = np.sqrt(np.sum(np.square(direction), axis=axes, keepdims=True))
+    zero = np.flatnonzero(norm.reshape(-1) == 0)
+    if zero.size:
+        raise ValueError(
+            f"Tensor {name!r} has {zero.size} output channel(s) of zero norm (first: "
+            f"{int(zero[0])}): weight normalisation would divide by zero. The checkpoint is "
+            "corrupted or untrained."
+        )
     return (gain.astype("float64") * direction / norm).astype("float32")

@@ -18,7 +18,7 @@ from keras_soundstorm.convert.checkpoints import StateDictReader, load_state_dic
 # Reference config key -> SpeechTokenizer argument.
 CONFIG_KEYS = {
     "sample_rate": "sample_rate",
-    "n_filters": "filters",
+    "n_filters": "channels",
     "dimension": "latent_dim",
     "semantic_dimension": "semantic_dim",
     "strides": "strides",
@@ -67,7 +67,8 @@ def speechtokenizer_config(config):
     arguments = {ours: config[theirs] for theirs, ours in CONFIG_KEYS.items()}
     if not isinstance(arguments["strides"], (list, tuple)):
         raise ValueError(f"The config's 'strides' must be a list; got {arguments['strides']!r}.")
-    arguments["strides"] = tuple(arguments["strides"])
+    # The reference lists strides in decoder (upsampling) order; ours are in encoder order.
+    arguments["strides"] = tuple(reversed(arguments["strides"]))
     return arguments
 
 

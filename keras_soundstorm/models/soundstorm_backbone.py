@@ -281,6 +281,16 @@ class SoundStormBackbone(keras_hub.models.Backbone):
             preset_files.load_backbone_weights(preset, backbone)
         return backbone
 
+    # `keras_hub.models.Backbone.from_preset` builds through `from_config` and
+    # loads through `load_weights`, skipping `from_preset`: both run its checks.
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(preset_files.checked_config(config, cls))
+
+    def load_weights(self, filepath, *args, **kwargs):
+        load = lambda path: super(SoundStormBackbone, self).load_weights(path, *args, **kwargs)  # noqa: E731
+        return preset_files.load_preset_weights(self, filepath, load)
+
 
 def _validate_args(
     num_levels,

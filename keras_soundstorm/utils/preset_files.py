@@ -1,10 +1,12 @@
 """Preset directories on disk: checks before loading, records in metadata.json."""
 
 import collections
+import contextvars
 import hashlib
 import inspect
 import json
 import os
+import warnings
 
 from keras_soundstorm.utils import files
 from keras_soundstorm.utils.files import atomic_write_text
@@ -34,7 +36,7 @@ def check_preset(preset, cls, task, load_weights=True):
     the files are there (a task preset needs its task.weights.h5 too), the
     configs name `cls`, take only keys `cls` accepts and agree with each other,
     and (`load_weights`) that each weight file matches the sha256 recorded in
-    metadata.json (presets saved before checksums were recorded are not checked).
+    metadata.json (see `verify_checksums` for presets without checksums).
     Handles (`kaggle://`, `hf://`) are left to KerasHub. Returns `preset` as a str.
     """
     preset = os.fspath(preset)
@@ -119,7 +121,7 @@ def download_preset(handle):
 # --- What a save may replace -------------------------------------------------
 
 
-def _registered_name(path):
+def registered_name(path):
     """`registered_name` of JSON file `path`, or None (missing, unreadable, not a dict)."""
     try:
         with open(path) as f:
@@ -140,13 +142,13 @@ def preset_kind(cls, task):
         description = f"{cls.__name__} preset (task.json of {want})"
 
         def matches(path):
-            return _registered_name(os.path.join(path, "task.json")) == want
+            return registered_name(os.path.join(path, "task.json")) == want
 
     else:
         description = f"{cls.__name__} preset (config.json of {want})"
 
         def matches(path):
-            return _registered_name(
+            return registered_name(
                 os.path.join(path, "config.json")
             ) == want and not os.path.exists(os.path.join(path, "task.json"))
 
@@ -197,15 +199,35 @@ def record_checksums(preset_dir):
     atomic_write_text(path, json.dumps(metadata, indent=2) + "\n")
 
 
+class UnverifiedPresetWarning(UserWarning):
+    """A preset was loaded whose weight files have no recorded sha256."""
+
+
 def verify_checksums(preset_dir):
     """Checks each weight file against the sha256 recorded in metadata.json.
 
-    Returns True when checked, False for a preset saved without checksums.
-    Raises ValueError naming a file that is missing or does not match.
+    Returns True when checked. Raises ValueError naming a file that is
+    missing or does not match, or a checksum map that is not a mapping.
+
+    A preset whose checksum map is missing or empty is loaded with an
+    `UnverifiedPresetWarning` naming it (and False is returned), not refused:
+    presets saved before checksums were recorded (every SpeechTokenizer preset
+    before 0.x, SoundStream presets of the first releases, KerasHub's own
+    `save_to_preset`) are otherwise sound, and refusing them would strand
+    users' models; re-saving the model with `save_to_preset` records the map.
+    Weight files present but absent from a non-empty map get the same warning.
     """
     preset_dir = os.fspath(preset_dir)
     recorded = _read_metadata(preset_dir).get(CHECKSUMS_KEY)
-    if recorded is None:
+    if recorded is None or recorded == {}:
+        state = "no" if recorded is None else "an empty"
+        warnings.warn(
+            f"Preset {preset_dir!r} has {state} `{CHECKSUMS_KEY}` map in its metadata.json: "
+            "its weight files cannot be verified. Re-save it with `save_to_preset` to record "
+            "their sha256.",
+            UnverifiedPresetWarning,
+            stacklevel=3,
+        )
         return False
     if not isinstance(recorded, dict):
         raise ValueError(
@@ -225,6 +247,14 @@ def verify_checksums(preset_dir):
                 f"(recorded {digest[:16]}..., found {found[:16]}...): it is corrupted or was "
                 "changed after the preset was saved."
             )
+    unlisted = sorted(set(_weight_files(preset_dir)) - set(recorded))
+    if unlisted:
+        warnings.warn(
+            f"Preset {preset_dir!r} has weight files without a recorded sha256: "
+            f"{', '.join(unlisted)}; they cannot be verified.",
+            UnverifiedPresetWarning,
+            stacklevel=3,
+        )
     return True
 
 
@@ -238,7 +268,8 @@ def _accepted_keys(cls):
     named = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {
         "self"
     }
-    return named | _BASE_CONFIG_KEYS
+    # Keys of an older naming that `cls.from_config` still migrates.
+    return named | _BASE_CONFIG_KEYS | set(getattr(cls, "legacy_config_keys", ()))
 
 
 def check_config_keys(preset, name, config, cls):
@@ -291,6 +322,11 @@ def _h5_shapes(path):
     return shapes
 
 
+# Set while `load_checked_weights` loads a file, so that `load_preset_weights`
+# (called by the model's `load_weights`) does not check it a second time.
+_LOADING_CHECKED = contextvars.ContextVar("loading_checked_weights", default=False)
+
+
 def load_checked_weights(preset, name, variables, load):
     """Loads weight file `name` of `preset` with `load(path)` after checking that
     it holds exactly `variables` (their number and shapes).
@@ -313,7 +349,11 @@ def load_checked_weights(preset, name, variables, load):
                     f"{extra}; only in the model: {absent}). Was config.json edited, or the "
                     "weights copied from another preset?"
                 )
-        load(path)
+        token = _LOADING_CHECKED.set(True)
+        try:
+            load(path)
+        finally:
+            _LOADING_CHECKED.reset(token)
     except (OSError, ValueError, KeyError) as error:
         if path in str(error):
             raise
@@ -328,3 +368,28 @@ def load_backbone_weights(preset, backbone):
         load_checked_weights(preset, "model.weights.h5", backbone.weights, backbone.load_weights)
     else:
         load_checked_weights(preset, "model.weights.json", backbone.weights, backbone.load_weights)
+
+
+def checked_config(config, cls):
+    """`config` after `check_config_keys` (a ValueError naming unknown keys)."""
+    check_config_keys("a preset", "config.json", config, cls)
+    return config
+
+
+def load_preset_weights(model, filepath, load):
+    """`load(filepath)` into `model`, with the preset checks if `filepath` is in a preset.
+
+    For a model's `load_weights`: `keras_hub.models.Backbone.from_preset`
+    loads weights through it without calling the model's own `from_preset`.
+    When `filepath`'s folder is a preset of `type(model)` (its config.json
+    names that class), this runs what `from_preset` runs: the preset check
+    (files, config keys, sha256) and the check that the file matches the
+    model's variables. Other paths, and loads already checked, go straight
+    to `load`.
+    """
+    preset = os.path.dirname(os.path.abspath(os.fspath(filepath)))
+    want = f"keras_soundstorm>{type(model).__name__}"
+    if _LOADING_CHECKED.get() or registered_name(os.path.join(preset, "config.json")) != want:
+        return load(filepath)
+    check_preset(preset, type(model), task=False)
+    return load_checked_weights(preset, os.path.basename(filepath), model.weights, load)

@@ -22,12 +22,20 @@ from keras_soundstorm import (
 from keras_soundstorm.models.configs import CONFIGS
 from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
 from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+from keras_soundstorm.models.text_to_semantic import (
+    TEXT_TO_SEMANTIC_CONFIGS,
+    TextToSemantic,
+    TextToSemanticBackbone,
+)
 from keras_soundstorm.version import __version__
 
 __all__ = [
     "CONFIGS",
     "SoundStorm",
     "SoundStormBackbone",
+    "TEXT_TO_SEMANTIC_CONFIGS",
+    "TextToSemantic",
+    "TextToSemanticBackbone",
     "TrainingMasker",
     "__version__",
     "audio",

@@ -11,19 +11,25 @@ import os
 import numpy as np
 
 
-def load_state_dict(checkpoint):
+def load_state_dict(checkpoint, nested_key=None):
     """A checkpoint path or a state dict -> `{name: numpy array}`.
 
     A path is read with `torch.load(weights_only=True, map_location="cpu")`;
     a mapping is used as it is (its values may be torch tensors or numpy
-    arrays). Floating-point tensors become float32. Raises ValueError for a
-    file torch cannot read, or for anything that is not a flat name -> tensor
+    arrays). Floating-point tensors become float32. With `nested_key` (e.g.
+    "model" for icefall / VALL-E training checkpoints), a mapping holding a
+    mapping under that key is reduced to it. Raises ValueError for a file
+    torch cannot read, or for anything that is not a flat name -> tensor
     mapping.
     """
     source = "the state dict"
     if isinstance(checkpoint, (str, os.PathLike)):
         source = repr(os.fspath(checkpoint))
         checkpoint = _torch_load(os.fspath(checkpoint))
+    if nested_key is not None and hasattr(checkpoint, "items"):
+        inner = checkpoint.get(nested_key)
+        if hasattr(inner, "items"):
+            checkpoint = inner
     if not hasattr(checkpoint, "items"):
         raise ValueError(
             f"{source} holds a {type(checkpoint).__name__}, not a state dict (a mapping of "
@@ -34,6 +40,12 @@ def load_state_dict(checkpoint):
     tensors = {}
     for name, value in checkpoint.items():
         array = _to_numpy(value)
+        if array is None and hasattr(value, "items"):
+            raise ValueError(
+                f"{source} holds a nested state dict under {name!r} (a training checkpoint, "
+                "such as USLM's, whose model is under 'model': convert it with "
+                "kss.convert.uslm), not a flat state dict."
+            )
         if array is None:
             raise ValueError(
                 f"{source} is not a flat state dict: entry {name!r} is a "

@@ -143,6 +143,8 @@ def _prefix(tensors):
     hint = ""
     if any(name.startswith(("encoder.", "decoder.", "quantizer.")) for name in tensors):
         hint = " (it looks like a codec checkpoint, e.g. SpeechTokenizer's)"
+    if any(name.startswith("ar_") for name in tensors):
+        hint = " (it looks like a USLM text-to-semantic checkpoint: use kss.convert.uslm)"
     raise ValueError(f"No tensor 'net.code_embeds.weight': not {DESCRIPTION}{hint}.")
 
 

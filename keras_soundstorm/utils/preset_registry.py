@@ -29,7 +29,7 @@ SHIPPED_PRESETS = {
 }
 
 # Classes that load a preset of another class (a backbone from its task's preset).
-_LOADABLE_AS = {"SoundStormBackbone": "SoundStorm"}
+_LOADABLE_AS = {"SoundStormBackbone": "SoundStorm", "TextToSemanticBackbone": "TextToSemantic"}
 
 
 def shipped_preset_path(name):

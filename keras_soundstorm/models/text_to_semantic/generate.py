@@ -1,0 +1,128 @@
+"""Autoregressive decoding with a key/value cache, as one static-shape loop.
+
+The sequence is laid out in cache slots as `[text (Tt) | prompt (P) | new (N)]`
+for the whole batch; an example's unused text and prompt slots are masked out
+of attention, and its semantic positions count from 0 at its first prompt
+token, so a padded batch decodes each example exactly as it would alone.
+The loop (`ops.while_loop`) runs one token per iteration until every example
+has ended or N tokens exist, so it compiles into a single program on JAX and
+TensorFlow.
+"""
+
+from keras import ops
+
+from keras_soundstorm import backend
+
+
+def sample_tokens(logits, seed, counter, temperature=1.0, top_k=None, top_p=1.0):
+    """Samples one id per row of `logits` `[B, V]` -> int32 `[B]`.
+
+    Temperature, then top-k, then top-p (nucleus: the most probable ids whose
+    cumulative probability first reaches `top_p`), then a Gumbel-max draw
+    from `backend.uniform_noise(seed, counter)`. `top_k=1` is greedy.
+    """
+    logits = ops.cast(logits, "float32")
+    if top_k == 1:
+        return ops.cast(ops.argmax(logits, axis=-1), "int32")
+    logits = logits / temperature
+    removed = float("-inf")
+    if top_k is not None:
+        logits = ops.where(logits < backend.kth_largest(logits, top_k), removed, logits)
+    if top_p < 1.0:
+        ordered = ops.flip(ops.sort(logits, axis=-1), axis=-1)
+        cumulative = ops.cumsum(ops.softmax(ordered, axis=-1), axis=-1)
+        kept = 1 + ops.sum(ops.cast(cumulative[:, :-1] <= top_p, "int32"), axis=-1)
+        cutoff = ops.take_along_axis(ordered, (kept - 1)[:, None], axis=-1)
+        logits = ops.where(logits < cutoff, removed, logits)
+    noise = backend.uniform_noise(ops.shape(logits), seed, counter)
+    gumbel = -ops.log(-ops.log(noise))
+    return ops.cast(ops.argmax(logits + gumbel, axis=-1), "int32")
+
+
+def cached_decode(
+    backbone,
+    head,
+    text_ids,
+    text_padding_mask,
+    prompt,
+    prompt_padding_mask,
+    seed,
+    max_new_tokens,
+    temperature=1.0,
+    top_k=None,
+    top_p=1.0,
+    tokens_per_text_id=16,
+):
+    """Generates semantic tokens after `[text; prompt]`, uncompiled.
+
+    Args:
+        backbone: a `TextToSemanticBackbone`; head: its `Dense` to logits.
+        text_ids, text_padding_mask: int / bool `[B, Tt]` (each example's ids
+            first, then padding).
+        prompt, prompt_padding_mask: int / bool `[B, P]` (P may be 0).
+        seed: int32 scalar tensor; max_new_tokens: N, a Python int.
+        tokens_per_text_id: an example also stops once it has more than this
+            many tokens per text id (USLM's limit).
+
+    Each step samples a token; an example ends (the token is not kept) when
+    the sample or the most likely id is end of speech, or past its limit,
+    as USLM's inference does.
+
+    Returns:
+        `(tokens, lengths, finite)`: int32 `[B, N]` with -1 after each
+        example's `lengths` `[B]` tokens; whether every logit was finite.
+    """
+    end = backbone.end_of_speech_id
+    batch, text_slots = ops.shape(text_ids)[0], ops.shape(text_ids)[1]
+    prompt_slots = ops.shape(prompt)[1]
+    num_slots = text_slots + prompt_slots + max_new_tokens
+    text_padding_mask = ops.cast(text_padding_mask, "bool")
+    prompt_padding_mask = ops.cast(prompt_padding_mask, "bool")
+    key_mask = ops.concatenate(
+        [text_padding_mask, prompt_padding_mask, ops.ones((batch, max_new_tokens), "bool")],
+        axis=1,
+    )
+    text_lengths = ops.sum(ops.cast(text_padding_mask, "int32"), axis=1)
+    prompt_lengths = ops.sum(ops.cast(prompt_padding_mask, "int32"), axis=1)
+    positions = ops.broadcast_to(ops.arange(prompt_slots, dtype="int32")[None], ops.shape(prompt))
+    x = ops.concatenate(
+        [backbone.embed_text(text_ids), backbone.embed_semantic(prompt, positions)], axis=1
+    )
+    cache = backbone.empty_cache(batch, num_slots)
+    hidden, cache = backbone.decoder.decode(x, key_mask, text_slots, cache, 0)
+    # The last real slot predicts the first new token: the prompt's, else the text's.
+    last = ops.where(prompt_lengths > 0, text_slots + prompt_lengths - 1, text_lengths - 1)
+    hidden = ops.take_along_axis(hidden, ops.cast(last, "int32")[:, None, None], axis=1)
+    logits = ops.cast(head(hidden[:, 0]), "float32")
+    limits = tokens_per_text_id * text_lengths
+    columns = ops.arange(max_new_tokens, dtype="int32")[None]
+
+    def keep_going(step, logits, cache, tokens, lengths, done, finite):
+        return ops.logical_and(step < max_new_tokens, ops.logical_not(ops.all(done)))
+
+    def decode_one(step, logits, cache, tokens, lengths, done, finite):
+        sample = sample_tokens(logits, seed, step, temperature, top_k, top_p)
+        most_likely = ops.cast(ops.argmax(logits, axis=-1), "int32")
+        done = done | (sample == end) | (most_likely == end) | (step > limits)
+        kept = ops.where(done, -1, sample)
+        tokens = ops.where(columns == step, kept[:, None], tokens)
+        lengths = lengths + ops.cast(ops.logical_not(done), "int32")
+        x = backbone.embed_semantic(sample[:, None], (prompt_lengths + step)[:, None])
+        hidden, cache = backbone.decoder.decode(
+            x, key_mask, text_slots, cache, text_slots + prompt_slots + step
+        )
+        logits = ops.cast(head(hidden[:, 0]), "float32")
+        finite = ops.logical_and(finite, ops.all(ops.isfinite(logits)))
+        return step + 1, logits, cache, tokens, lengths, done, finite
+
+    state = (
+        ops.convert_to_tensor(0, "int32"),
+        logits,
+        cache,
+        ops.full((batch, max_new_tokens), -1, "int32"),
+        ops.zeros((batch,), "int32"),
+        ops.zeros((batch,), "bool"),
+        ops.all(ops.isfinite(logits)),
+    )
+    state = ops.while_loop(keep_going, decode_one, state)
+    return state[3], state[4], state[6]

@@ -1,0 +1,370 @@
+"""TextToSemantic task: next-token training and cached autoregressive generation."""
+
+import functools
+import os
+import types
+
+import keras
+import keras_hub
+import numpy as np
+from keras import layers, ops
+
+from keras_soundstorm import backend, decoding
+from keras_soundstorm.models.text_to_semantic import configs
+from keras_soundstorm.models.text_to_semantic.backbone import TextToSemanticBackbone
+from keras_soundstorm.models.text_to_semantic.generate import cached_decode
+from keras_soundstorm.utils import files, preset_files, preset_registry
+from keras_soundstorm.utils.validation import require_int, require_real
+
+INPUT_KEYS = ("text_ids", "text_padding_mask", "semantic", "semantic_padding_mask")
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class TextToSemantic(keras_hub.models.Task):
+    """Text ids -> semantic tokens, autoregressively (USLM's AR stage).
+
+    `fit` takes batches `{"text_ids": int [B, Tt], "text_padding_mask": bool
+    [B, Tt], "semantic": int [B, Ts], "semantic_padding_mask": bool [B, Ts]}`
+    (no labels): each semantic position learns the next token, and the last
+    real one end of speech (`codebook_size`); padding is not scored.
+    `generate` continues a prompt's semantic tokens for new text.
+
+    Args:
+        backbone: a `TextToSemanticBackbone`.
+        preprocessor: unused, for KerasHub compatibility (None).
+        symbols: optional list of the text symbols, `symbols[i]` = the text
+            of id `i` (USLM: `<pad>`, `<bos>`, `<eos>`, then its phonemes);
+            stored in the preset so that text can be mapped to ids.
+
+    Example:
+    ```python
+    backbone = kss.TextToSemanticBackbone(**TEXT_TO_SEMANTIC_CONFIGS["tiny"])
+    model = kss.TextToSemantic(backbone)
+    model.fit(batches, epochs=1)
+    tokens = model.generate(np.array([[1, 5, 7, 2]]), prompt_semantic=np.array([[3, 4]]))
+    ```
+
+    Reference: [VALL-E](https://arxiv.org/abs/2301.02111), USLM
+    (github.com/0nutation/USLM).
+    """
+
+    backbone_cls = TextToSemanticBackbone
+
+    def __init__(self, backbone, preprocessor=None, symbols=None, **kwargs):
+        if symbols is not None:
+            symbols = _checked_symbols(symbols, backbone.text_vocabulary_size)
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.semantic_head = layers.Dense(
+            backbone.codebook_size + 1,
+            use_bias=False,
+            dtype=backbone.dtype_policy,
+            name="semantic_head",
+        )
+
+        # === Functional Model ===
+        inputs = dict(backbone.input)
+        logits = self.semantic_head(backbone(inputs))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.symbols = symbols
+        # A plain object, so that TF's attribute tracking does not try to save it.
+        self._decode_cache = types.SimpleNamespace(functions={})
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(symbols=None if self.symbols is None else list(self.symbols))
+        return config
+
+    # --- Training -----------------------------------------------------------
+
+    def compile(self, optimizer="auto", metrics="auto", **kwargs):
+        """Compiles with AdamW (lr 1e-3, clip-norm 1) and next-token accuracy.
+
+        The loss is built in (`compute_loss`): any `loss` argument is rejected.
+        """
+        if "loss" in kwargs:
+            raise ValueError("TextToSemantic computes its own loss; do not pass `loss`.")
+        if metrics not in ("auto", None):
+            raise ValueError(f"`metrics` must be 'auto' or None; got {metrics!r}.")
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=1e-3, weight_decay=0.01, global_clipnorm=1.0
+            )
+        self.token_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def next_token_targets(self, semantic, semantic_padding_mask):
+        """Targets `[B, Ts]`: token `j + 1`, end of speech after the last real one."""
+        semantic = ops.cast(semantic, "int32")
+        mask = ops.cast(semantic_padding_mask, "bool")
+        following = ops.pad(semantic[:, 1:], [[0, 0], [0, 1]])
+        following_real = ops.pad(mask[:, 1:], [[0, 0], [0, 1]], constant_values=False)
+        return ops.where(following_real, following, self.backbone.end_of_speech_id)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Cross-entropy of the next-token targets over the real semantic positions."""
+        targets = self.next_token_targets(x["semantic"], x["semantic_padding_mask"])
+        weights = ops.cast(x["semantic_padding_mask"], "float32")
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(
+            targets, ops.cast(y_pred, "float32"), from_logits=True
+        )
+        loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
+        if self.losses:
+            loss = loss + sum(self.losses)
+        return loss / backend.replica_count()
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        targets = self.next_token_targets(x["semantic"], x["semantic_padding_mask"])
+        self.token_accuracy.update_state(
+            targets, y_pred, sample_weight=ops.cast(x["semantic_padding_mask"], "float32")
+        )
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        accuracy = getattr(self, "token_accuracy", None)
+        return metrics + [accuracy] if accuracy is not None and accuracy not in metrics else metrics
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit` on dict batches of `INPUT_KEYS` (checked when arrays)."""
+        if isinstance(x, dict):
+            _check_batch(x, self.backbone)
+        with backend.state_kept_on_error(self):
+            return super().fit(x, y, **kwargs)
+
+    # --- Inference ----------------------------------------------------------
+
+    def logits(self, text_ids, semantic, text_padding_mask=None, semantic_padding_mask=None):
+        """Logits `[B, Ts, codebook_size + 1]`: position `j` scores token `j + 1`."""
+        if text_padding_mask is None:
+            text_padding_mask = ops.ones(ops.shape(text_ids), "bool")
+        if semantic_padding_mask is None:
+            semantic_padding_mask = ops.ones(ops.shape(semantic), "bool")
+        hidden = self.backbone(
+            {
+                "text_ids": text_ids,
+                "text_padding_mask": text_padding_mask,
+                "semantic": semantic,
+                "semantic_padding_mask": semantic_padding_mask,
+            },
+            training=False,
+        )
+        return self.semantic_head(hidden)
+
+    def generate(
+        self,
+        text_ids,
+        prompt_semantic=None,
+        text_lengths=None,
+        prompt_lengths=None,
+        temperature=1.0,
+        top_k=None,
+        top_p=1.0,
+        seed=None,
+        max_length=None,
+    ):
+        """Semantic tokens for `text_ids`, continuing `prompt_semantic`.
+
+        USLM's inference: the text is BOS + phonemes of (prompt transcript +
+        " " + new text) + EOS, the prompt the RVQ-1 tokens of the prompt's
+        audio; decoding stops at end of speech (sampled, or the most likely
+        id) or after `16 x text length + 1` tokens.
+
+        Args:
+            text_ids: int `[B, Tt]` (or `[Tt]`), each row padded at its end.
+            prompt_semantic: int `[B, P]` (or `[P]`) in `[0, codebook_size)`,
+                or None (no prompt: the model then starts from the text alone,
+                which USLM was not trained for).
+            text_lengths, prompt_lengths: ints or `[B]`, the real lengths of
+                each row (default: the full width).
+            temperature, top_k, top_p: sampling (`top_k=1`: greedy).
+            seed: int in `[0, 2**31 - 1]` (None: random). Same seed, same tokens.
+            max_length: new tokens at most, a Python int (default `16 x Tt + 1`).
+
+        Returns:
+            numpy int32 `[B, N]` (`[N]` for unbatched input): each example's new
+            tokens (the prompt removed), then -1.
+
+        Raises:
+            ValueError: naming a bad argument, or when the logits are not
+                finite (NaN weights).
+        """
+        backbone = self.backbone
+        unbatched = np.ndim(text_ids) == 1
+        text, text_mask = _ids_and_mask(
+            "text_ids", text_ids, text_lengths, unbatched, 0, backbone.text_vocabulary_size
+        )
+        batch = text.shape[0]
+        if prompt_semantic is None:
+            if prompt_lengths is not None:
+                raise ValueError("`prompt_lengths` given without `prompt_semantic`.")
+            prompt = np.zeros((batch, 0), "int32")
+            prompt_mask = np.zeros((batch, 0), bool)
+        else:
+            prompt, prompt_mask = _ids_and_mask(
+                "prompt_semantic", prompt_semantic, prompt_lengths, unbatched, 0,
+                backbone.codebook_size,
+            )  # fmt: skip
+            if prompt.shape[0] != batch:
+                raise ValueError(
+                    f"`prompt_semantic` has {prompt.shape[0]} rows but `text_ids` has {batch}."
+                )
+        temperature, top_k, _ = decoding.check_sampling_args(
+            temperature, top_k, 1.0, backbone.codebook_size + 1
+        )
+        top_p = require_real("top_p", top_p, minimum=0, exclusive_minimum=True)
+        if top_p > 1:
+            raise ValueError(f"`top_p` must be in (0, 1]; got {top_p}.")
+        if max_length is None:
+            max_length = configs.TOKENS_PER_TEXT_ID * text.shape[1] + 1
+        max_length = require_int("max_length", max_length, minimum=1)
+        seed = decoding.check_seed(seed)
+        decode = self._compiled_decode(max_length, temperature, top_k, top_p)
+        tokens, lengths, finite = decode(
+            ops.convert_to_tensor(text),
+            ops.convert_to_tensor(text_mask),
+            ops.convert_to_tensor(prompt),
+            ops.convert_to_tensor(prompt_mask),
+            ops.convert_to_tensor(np.int32(seed)),
+        )
+        if not bool(ops.convert_to_numpy(finite)):
+            raise ValueError(
+                "The model's logits hold NaN or inf (are its weights NaN or inf?); "
+                "no tokens were generated."
+            )
+        tokens = np.asarray(ops.convert_to_numpy(tokens), "int32")
+        tokens = tokens[:, : max(int(np.max(ops.convert_to_numpy(lengths))), 0)]
+        return tokens[0] if unbatched else tokens
+
+    def _compiled_decode(self, max_length, temperature, top_k, top_p):
+        """One compiled decode per setting (`run_eagerly=True`: op by op)."""
+        key = (max_length, temperature, top_k, top_p, bool(self.run_eagerly))
+        cache = self._decode_cache.functions
+        if key not in cache:
+            decode = functools.partial(
+                cached_decode,
+                self.backbone,
+                self.semantic_head,
+                max_new_tokens=max_length,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                tokens_per_text_id=configs.TOKENS_PER_TEXT_ID,
+            )
+
+            def run(text, text_mask, prompt, prompt_mask, seed):
+                return decode(text, text_mask, prompt, prompt_mask, seed)
+
+            variables = self.backbone.variables + self.semantic_head.variables
+            cache[key] = backend.compiled_inference(
+                run, variables, run_eagerly=bool(self.run_eagerly)
+            )
+        return cache[key]
+
+    # --- Presets ------------------------------------------------------------
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Saves the task (config with `symbols`, weights) to `preset_dir`, atomically."""
+        kind = preset_files.preset_kind(type(self), task=True)
+        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
+            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
+            preset_files.record_checksums(staging_dir)
+
+    def _preset_skips(self):
+        skips = list(self.backbone._flatten_layers())
+        return skips + [self.optimizer] if self.optimizer is not None else skips
+
+    def save_task_weights(self, filepath):
+        keras.saving.save_weights(self, filepath, objects_to_skip=self._preset_skips())
+
+    def load_task_weights(self, filepath):
+        keras.saving.load_weights(self, filepath, objects_to_skip=self._preset_skips())
+
+    @preset_registry.classproperty
+    def presets(cls):
+        """Shipped presets (none: convert USLM's checkpoint with `kss.convert.uslm`)."""
+        return preset_registry.list_presets(cls.__name__)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Loads a `TextToSemantic` from a directory written by `save_to_preset` (or a handle)."""
+        preset = preset_registry.resolve_preset(preset, cls.__name__)
+        preset = preset_files.download_preset(preset)
+        preset = preset_files.check_preset(preset, cls, task=True, load_weights=load_weights)
+        model = super().from_preset(preset, load_weights=False, **kwargs)
+        if load_weights and os.path.isdir(preset):
+            backbone_ids = {id(v) for v in model.backbone.weights}
+            preset_files.load_checked_weights(
+                preset,
+                "task.weights.h5",
+                [v for v in model.weights if id(v) not in backbone_ids],
+                model.load_task_weights,
+            )
+            preset_files.load_backbone_weights(preset, model.backbone)
+        return model
+
+
+def _checked_symbols(symbols, vocabulary_size):
+    if isinstance(symbols, str) or not all(isinstance(s, str) for s in symbols):
+        raise ValueError("`symbols` must be a list of strings (the text of each text id).")
+    symbols = list(symbols)
+    if len(symbols) > vocabulary_size:
+        raise ValueError(
+            f"`symbols` has {len(symbols)} entries, more than the model's "
+            f"text_vocabulary_size ({vocabulary_size})."
+        )
+    if len(set(symbols)) != len(symbols):
+        raise ValueError("`symbols` has duplicate entries.")
+    return symbols
+
+
+def _ids_and_mask(name, ids, lengths, unbatched, low, high):
+    """Checked int32 ids `[B, T]` and their bool padding mask (from `lengths`)."""
+    array = np.asarray(ids)
+    if unbatched:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"`{name}` must be a non-empty int array [B, T] (or [T]); got shape "
+            f"{np.shape(ids)} of {np.asarray(ids).dtype}."
+        )
+    width = array.shape[1]
+    if lengths is None:
+        lengths = np.full((array.shape[0],), width)
+    lengths = np.asarray(lengths).reshape(-1)
+    if lengths.shape[0] != array.shape[0] or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"The lengths of `{name}` must be one int per row ({array.shape[0]}).")
+    if np.any(lengths < 1) or np.any(lengths > width):
+        raise ValueError(f"The lengths of `{name}` must be in [1, {width}]; got {lengths}.")
+    mask = np.arange(width)[None] < lengths[:, None]
+    real = array[mask]
+    if real.size and (real.min() < low or real.max() >= high):
+        raise ValueError(
+            f"`{name}` must hold ids in [{low}, {high - 1}]; got values in "
+            f"[{real.min()}, {real.max()}]."
+        )
+    return np.where(mask, array, 0).astype("int32"), mask
+
+
+def _check_batch(batch, backbone):
+    """Checks an in-memory training dict: keys, shapes and id ranges."""
+    missing = [key for key in INPUT_KEYS if key not in batch]
+    if missing:
+        raise ValueError(
+            f"Training data misses {missing}; expected a dict with keys {list(INPUT_KEYS)}."
+        )
+    for ids, mask, high in (
+        ("text_ids", "text_padding_mask", backbone.text_vocabulary_size),
+        ("semantic", "semantic_padding_mask", backbone.codebook_size + 1),
+    ):
+        values, padding = np.asarray(batch[ids]), np.asarray(batch[mask])
+        if values.ndim != 2 or values.shape != padding.shape:
+            raise ValueError(
+                f"`{ids}` and `{mask}` must both be [B, T]; got {values.shape} and {padding.shape}."
+            )
+        if values.size and (values.min() < 0 or values.max() >= high):
+            raise ValueError(f"`{ids}` must hold ids in [0, {high - 1}].")

@@ -7,7 +7,7 @@ codes window by window, streaming the audio to a WAV file. Weights are random
 its own subprocess so that every peak RSS (`ru_maxrss`) is its own.
 
     python examples/benchmark_long_audio.py --minutes 1 10            # windowed
-    python examples/benchmark_long_audio.py --minutes 1 --mode whole  # codec.encode / decode at once
+    python examples/benchmark_long_audio.py --minutes 1 --mode whole  # codec.encode / decode
 
 Prints one JSON line per length: peak RSS (MB), RSS after building the codec,
 encode and decode seconds, real-time factor.

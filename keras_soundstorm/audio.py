@@ -277,8 +277,10 @@ class WavWriter:
     def __init__(self, path, sample_rate, channels=1, clip=False):
         self.path = os.fspath(path)
         self.sample_rate = _check_rate(sample_rate, "sample_rate")
-        if isinstance(channels, bool) or not isinstance(channels, int) or not (
-            1 <= channels <= MAX_CHANNELS
+        if (
+            isinstance(channels, bool)
+            or not isinstance(channels, int)
+            or not (1 <= channels <= MAX_CHANNELS)
         ):
             raise ValueError(f"`channels` must be an int in [1, {MAX_CHANNELS}]; got {channels!r}.")
         self.channels = channels

@@ -90,7 +90,9 @@ def generate_acoustic(
         )
         codes = np.asarray(codes)[0, len(context_semantic) :].astype("int32")
         generated[start:end] = codes
-        windows.append({"start": start, "end": end, "prompt_codes": context_acoustic, "codes": codes})
+        windows.append(
+            {"start": start, "end": end, "prompt_codes": context_acoustic, "codes": codes}
+        )
         if on_window is not None:
             on_window()
         carried = min(prompt_frames, end)

@@ -1,0 +1,194 @@
+"""`kss.pipelines.speak` and `dialogue` end to end with tiny random models of the converted chain.
+
+A tiny TextToSemantic (USLM's AR architecture), a tiny SoundStorm with the
+converted checkpoint's options and a tiny SpeechTokenizer-like codec with
+random weights; the symbol table is made from the test sentences' own
+phonemes. Random weights check the mechanics: lengths, the prompt removed,
+pieces continuing each other, turn order and times, seeds.
+"""
+
+import numpy as np
+import pytest
+
+import keras_soundstorm as kss
+from keras_soundstorm import pipelines
+from keras_soundstorm.codecs import SpeechTokenizer
+from keras_soundstorm.text import SymbolTable, TextFrontend, text_to_symbols
+
+RATE, HOP = 16000, 20  # 800 Hz frames
+PROMPT_TEXT = "This is my voice."
+TEXTS = [
+    PROMPT_TEXT, "Hello there.", "How are you today?", "Fine, thanks!", "Good morning, Bob.",
+    "I am Alice.",
+]  # fmt: skip
+OPTIONS = dict(prompt_seconds=0.01, window_seconds=0.05, progress=False, steps_per_level=(2, 1))
+
+
+def _random_weights(model, seed):
+    rng = np.random.default_rng(seed)
+    for variable in model.variables:
+        if variable.dtype.startswith("float"):
+            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def chain():
+    symbols = sorted({s for text in TEXTS for s in text_to_symbols(text)})
+    table = SymbolTable({symbol: index for index, symbol in enumerate(symbols)})
+    backbone = kss.TextToSemanticBackbone(
+        **{**kss.TEXT_TO_SEMANTIC_CONFIGS["tiny"], "text_vocabulary_size": 64}
+    )
+    text_to_semantic = kss.TextToSemantic(backbone, symbols=list(table.symbols))
+    codec = SpeechTokenizer(
+        sample_rate=RATE, channels=4, latent_dim=16, semantic_dim=8, strides=(5, 4),
+        num_levels=3, codebook_size=32, lstm_layers=1,
+    )  # fmt: skip
+    _random_weights(codec, 0)
+    soundstorm = kss.SoundStormBackbone(
+        num_levels=2, codebook_size=32, conditioning_vocabulary_size=32,
+        conditioning_rate_ratio=1, hidden_dim=16, num_layers=1, num_heads=2,
+        intermediate_dim=32, conv_kernel_size=4, conv_expansion_factor=2,
+        conv_norm_type="channel_norm", attention_bias=False, even_kernel_padding="left",
+    )  # fmt: skip
+    model = kss.SoundStorm(soundstorm, head_projection=True)
+    return text_to_semantic, model, codec, TextFrontend(table)
+
+
+def _voice(seconds=0.05, rate=RATE, seed=3):
+    return (0.3 * np.random.default_rng(seed).normal(size=int(seconds * rate))).astype("float32")
+
+
+def _expected_semantic(text_to_semantic, frontend, context_text, text, prompt, seed):
+    tokens = text_to_semantic.generate(
+        frontend(context_text + " " + text), prompt_semantic=prompt, seed=seed
+    )
+    tokens = np.asarray(tokens)
+    return tokens[: np.argmax(tokens < 0) if (tokens < 0).any() else len(tokens)]
+
+
+def test_speak_removes_the_prompt_and_is_reproducible(chain):
+    text_to_semantic, model, codec, frontend = chain
+    voice = _voice(rate=8000)  # any rate in: resampled to the codec's
+    result = pipelines.speak(
+        text_to_semantic, model, codec, "Hello there.", voice, PROMPT_TEXT, prompt_rate=8000,
+        seed=5, **OPTIONS,
+    )  # fmt: skip
+    frames = len(result.codes)
+    assert frames > 0 and result.sample_rate == RATE
+    assert result.waveform.shape == (frames * HOP,) == (result.num_samples,)
+    assert result.pieces == [{"text": "Hello there.", "start": 0, "end": frames}]
+    # The codes are the new text's only: the text-to-semantic model's continuation of the prompt.
+    prompt = pipelines.speech.Speaker(text_to_semantic, model, codec, 0.01, 0.05).voice(
+        voice, PROMPT_TEXT, 8000
+    )
+    expected = _expected_semantic(
+        text_to_semantic, frontend, PROMPT_TEXT, "Hello there.", prompt.codes[:, 0], 5
+    )
+    np.testing.assert_array_equal(result.codes[:, 0], expected)
+    assert result.codes[:, 1:].min() >= 0 and result.codes.max() < 32
+    again = pipelines.speak(
+        text_to_semantic, model, codec, "Hello there.", voice, PROMPT_TEXT, prompt_rate=8000,
+        seed=5, **OPTIONS,
+    )  # fmt: skip
+    np.testing.assert_array_equal(again.codes, result.codes)
+    np.testing.assert_array_equal(again.waveform, result.waveform)
+    other = pipelines.speak(
+        text_to_semantic, model, codec, "Hello there.", voice, PROMPT_TEXT, prompt_rate=8000,
+        seed=6, **OPTIONS,
+    )  # fmt: skip
+    assert other.codes.shape != result.codes.shape or (other.codes != result.codes).any()
+
+
+def test_long_text_is_split_at_sentences_and_pieces_continue(chain):
+    text_to_semantic, model, codec, frontend = chain
+    text = "Hello there. How are you today? Fine, thanks!"
+    result = pipelines.speak(
+        text_to_semantic, model, codec, text, _voice(), PROMPT_TEXT, max_piece_symbols=20,
+        seed=1, **OPTIONS,
+    )  # fmt: skip
+    texts = [piece["text"] for piece in result.pieces]
+    assert texts == ["Hello there.", "How are you today?", "Fine, thanks!"]
+    assert [p["start"] for p in result.pieces[1:]] == [p["end"] for p in result.pieces[:-1]]
+    assert result.pieces[-1]["end"] == len(result.codes)
+    assert result.waveform.shape == (len(result.codes) * HOP,)
+    first, second = result.pieces[0], result.pieces[1]
+    assert first["end"] > 0
+    # Piece 2 continues piece 1: its text and semantic tokens are the prompt.
+    expected = _expected_semantic(
+        text_to_semantic, frontend, first["text"], second["text"],
+        result.codes[first["start"] : first["end"], 0], 2,
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.codes[second["start"] : second["end"], 0], expected)
+
+
+def test_split_text_groups_sentences_within_the_budget(chain):
+    *_, frontend = chain
+    text = "Hello there. How are you today? Fine, thanks!"
+    assert pipelines.split_text(text, frontend, 1000) == [text]
+    assert pipelines.split_text(text, frontend, 20) == [
+        "Hello there.", "How are you today?", "Fine, thanks!",
+    ]  # fmt: skip
+    # A sentence over the budget is split at its comma.
+    assert pipelines.split_text("Fine, thanks!", frontend, 5) == ["Fine,", "thanks!"]
+    assert pipelines.split_text("Hello there. ... !", frontend, 100) == ["Hello there."]
+
+
+def test_dialogue_turns_in_order_with_times(chain):
+    text_to_semantic, model, codec, _ = chain
+    speakers = {"A": (_voice(seed=1), RATE, PROMPT_TEXT), "B": (_voice(seed=2), RATE, "I am Alice.")}
+    script = "A: Hello there.\n\n# a comment\nB: Good morning, Bob.\nA: Fine, thanks!\n"
+    result = pipelines.dialogue(
+        text_to_semantic, model, codec, script, speakers, pause_seconds=0.01, seed=4, **OPTIONS
+    )
+    turns = result.turns
+    assert [(t["speaker"], t["text"]) for t in turns] == [
+        ("A", "Hello there."), ("B", "Good morning, Bob."), ("A", "Fine, thanks!"),
+    ]  # fmt: skip
+    assert turns[0]["start"] == 0.0
+    for previous, turn in zip(turns, turns[1:]):
+        assert turn["start"] == pytest.approx(previous["end"] + 0.01)
+    assert turns[-1]["end"] == pytest.approx(len(result.waveform) / RATE)
+    # Each turn's audio is that speaker's speech: the turn spoken alone gives the same samples.
+    alone = pipelines.speak(
+        text_to_semantic, model, codec, "Good morning, Bob.", _voice(seed=2), "I am Alice.",
+        seed=4 + 1000, **OPTIONS,
+    )  # fmt: skip
+    start = int(round(turns[1]["start"] * RATE))
+    np.testing.assert_array_equal(result.waveform[start : start + alone.num_samples], alone.waveform)
+    again = pipelines.dialogue(
+        text_to_semantic, model, codec, script, speakers, pause_seconds=0.01, seed=4, **OPTIONS
+    )
+    np.testing.assert_array_equal(again.waveform, result.waveform)
+
+
+@pytest.mark.parametrize(
+    "text, prompt_text, match",
+    [
+        ("", PROMPT_TEXT, "`text` must be a non-empty string"),
+        ("   ", PROMPT_TEXT, "`text` must be a non-empty string"),
+        ("?! ...", PROMPT_TEXT, "nothing speakable"),
+        ("Hello there.", "", "needs its transcript"),
+        ("Hello there.", None, "needs its transcript"),
+    ],
+)
+def test_speak_refuses_bad_inputs(chain, text, prompt_text, match):
+    text_to_semantic, model, codec, _ = chain
+    with pytest.raises(ValueError, match=match):
+        pipelines.speak(text_to_semantic, model, codec, text, _voice(), prompt_text, **OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "script, speakers, match",
+    [
+        ("C: Hello there.", None, "Script line 1 .* no known speaker"),
+        ("A Hello there.", None, "Script line 1 .* no known speaker"),
+        ("A:   ", None, "no text"),
+        ("\n# nothing\n", None, "no lines"),
+        ("B: Hello there.", {"B": (_voice(), RATE, "")}, "Speaker 'B' has no transcript"),
+    ],
+)
+def test_dialogue_refuses_bad_scripts(chain, script, speakers, match):
+    text_to_semantic, model, codec, _ = chain
+    speakers = speakers or {"A": (_voice(), RATE, PROMPT_TEXT)}
+    with pytest.raises(ValueError, match=match):
+        pipelines.dialogue(text_to_semantic, model, codec, script, speakers, **OPTIONS)

@@ -60,16 +60,21 @@ def compiled_inference(function, variables, run_eagerly=False):
 
 
 def sequential_map(function, xs):
-    """`keras.ops.map(function, xs)`, one element at a time, for a single tensor `xs`.
+    """`keras.ops.map(function, xs)`, one element at a time.
 
-    `function` must return a tensor of `xs[0]`'s shape and dtype. Used to
-    bound memory (e.g. attention in query chunks): TensorFlow's `map_fn` runs
-    up to 10 iterations at once in a graph, so it is asked to run one.
+    `xs` is a tensor or a tuple of tensors (mapped together along their first
+    axis, `function` then gets a tuple); `function` must return a single tensor
+    of the shape and dtype of `xs[0]` (of the first tensor's element for a
+    tuple). Used to bound memory (e.g. attention in query chunks): TensorFlow's
+    `map_fn` runs up to 10 iterations at once in a graph, so it is asked to
+    run one.
     """
     if name() == "tensorflow":
         import tensorflow as tf
 
-        return tf.map_fn(function, xs, parallel_iterations=1)
+        first = xs[0] if isinstance(xs, tuple) else xs
+        signature = tf.TensorSpec(first.shape[1:], first.dtype)
+        return tf.map_fn(function, xs, parallel_iterations=1, fn_output_signature=signature)
     return keras.ops.map(function, xs)
 
 

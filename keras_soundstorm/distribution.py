@@ -53,9 +53,9 @@ MODEL_PARALLEL_WEIGHTS = {
     # [Q * (C + 1), D] and [V, D]: split the hidden axis.
     r"(.*/)?code_embedding/embeddings": (None, "model"),
     r"(.*/)?conditioning_embedding/embeddings": (None, "model"),
-    # [D, 3, H, F] and [H, F, D]: split the heads.
-    r"(.*/)?conformer_layer_\d+/attention_qkv/kernel": (None, None, "model", None),
-    r"(.*/)?conformer_layer_\d+/attention_output/kernel": ("model", None, None),
+    # [D, 3, H, F] and [H, F, D] of every SelfAttention: split the heads.
+    r"(.*/)?attention_qkv/kernel": (None, None, "model", None),
+    r"(.*/)?attention_output/kernel": ("model", None, None),
     # [D, I] and [I, D]: split the intermediate axis.
     r"(.*/)?conformer_layer_\d+/ffn_\d+_intermediate/kernel": (None, "model"),
     r"(.*/)?conformer_layer_\d+/ffn_\d+_output/kernel": ("model", None),

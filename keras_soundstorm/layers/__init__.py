@@ -1,3 +1,4 @@
+from keras_soundstorm.layers.attention import SelfAttention
 from keras_soundstorm.layers.conformer import ConformerBlock
 from keras_soundstorm.layers.embeddings import CodeEmbedding, ConditioningEmbedding
 from keras_soundstorm.layers.level_heads import LevelHeads
@@ -9,4 +10,5 @@ __all__ = [
     "ConformerBlock",
     "LevelHeads",
     "ScaleOnlyChannelNorm",
+    "SelfAttention",
 ]

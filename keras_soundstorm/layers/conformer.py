@@ -10,107 +10,15 @@ import numbers
 
 import keras
 from keras import layers, ops
-from keras_hub.layers import RotaryEmbedding
 
-from keras_soundstorm import backend
+from keras_soundstorm.layers.attention import (  # noqa: F401 (re-exported for old imports)
+    DEFAULT_ATTENTION_CHUNK_SIZE,
+    SelfAttention,
+    attention_key_mask,
+    chunked_attention,
+    validate_attention_chunk_size,
+)
 from keras_soundstorm.layers.norms import ScaleOnlyChannelNorm
-
-# Sequences longer than this attend in chunks of at most this many queries, so
-# the scores take B * H * chunk * T floats instead of B * H * T * T and memory
-# grows linearly with T; shorter ones take the one-shot path, as before. 512
-# (10 s at 50 Hz) was as fast as one shot or faster on a 2-core x86 CPU (see
-# examples/results/memory_sweep.csv) and keeps a 15000-frame score chunk of the
-# small config (8 heads) at 250 MB.
-DEFAULT_ATTENTION_CHUNK_SIZE = 512
-
-
-def attention_key_mask(padding_mask):
-    """`[B, T]` bool -> `[B, 1, 1, T]` key mask for `dot_product_attention`.
-
-    A fully padded example attends everywhere (finite garbage, never counted)
-    instead of producing NaN from a row of all-masked keys.
-    """
-    any_real = ops.any(padding_mask, axis=1, keepdims=True)
-    key_mask = ops.logical_or(padding_mask, ops.logical_not(any_real))
-    return key_mask[:, None, None, :]
-
-
-def chunked_attention(query, key, value, key_mask, chunk_size):
-    """`ops.dot_product_attention` computed `chunk_size` queries at a time.
-
-    Each query's softmax runs over all keys either way, so the result equals
-    the one-shot attention (within float rounding of the matmuls); peak memory
-    is `B * H * chunk_size * T` scores instead of `B * H * T * T`. Sequences of
-    at most `chunk_size` frames take the one-shot path unchanged.
-
-    Args:
-        query, key, value: float `[B, T, H, F]`.
-        key_mask: bool `[B, 1, 1, T]` (see `attention_key_mask`).
-        chunk_size: queries per chunk (int >= 1), or None for one shot.
-
-    Returns:
-        float `[B, T, H, F]`.
-    """
-
-    def one_shot():
-        return ops.dot_product_attention(query, key, value, mask=key_mask)
-
-    if chunk_size is None:
-        return one_shot()
-    num_frames = query.shape[1]
-    if num_frames is not None and not isinstance(num_frames, int):
-        # A symbolic length (JAX's shape-polymorphic SavedModel export) cannot be
-        # compared with chunk_size while tracing: the export attends in one shot.
-        return one_shot()
-    if num_frames is not None:
-        return (
-            one_shot()
-            if num_frames <= chunk_size
-            else _attend_in_chunks(query, key, value, key_mask, chunk_size)
-        )
-    # Length unknown while tracing (e.g. a tf.function with relaxed shapes).
-    return ops.cond(
-        ops.shape(query)[1] > chunk_size,
-        lambda: _attend_in_chunks(query, key, value, key_mask, chunk_size),
-        one_shot,
-    )
-
-
-def _attend_in_chunks(query, key, value, key_mask, chunk_size):
-    num_frames = ops.shape(query)[1]
-    num_heads, head_dim = query.shape[2], query.shape[3]
-    # A static batch size stays static (a compiled decode loop needs its shape).
-    batch_size = -1 if query.shape[0] is None else query.shape[0]
-    num_chunks = (num_frames + chunk_size - 1) // chunk_size
-    # Equal chunks of <= chunk_size queries: fewer than num_chunks padded queries.
-    chunk_size = (num_frames + num_chunks - 1) // num_chunks
-    padded = ops.pad(query, [[0, 0], [0, num_chunks * chunk_size - num_frames], [0, 0], [0, 0]])
-    # [B, n * c, H, F] -> [n, B, c, H, F]: one map step per chunk of queries.
-    chunks = ops.reshape(padded, (batch_size, num_chunks, chunk_size, num_heads, head_dim))
-    chunks = ops.transpose(chunks, (1, 0, 2, 3, 4))
-
-    def attend(query_chunk):
-        return ops.dot_product_attention(query_chunk, key, value, mask=key_mask)
-
-    outputs = backend.sequential_map(attend, chunks)
-    outputs = ops.transpose(outputs, (1, 0, 2, 3, 4))
-    outputs = ops.reshape(outputs, (batch_size, num_chunks * chunk_size, num_heads, head_dim))
-    return outputs[:, :num_frames]
-
-
-def validate_attention_chunk_size(attention_chunk_size):
-    """Raises ValueError unless `attention_chunk_size` is None or an int >= 1."""
-    if attention_chunk_size is None:
-        return
-    if (
-        isinstance(attention_chunk_size, bool)
-        or not isinstance(attention_chunk_size, numbers.Integral)
-        or attention_chunk_size < 1
-    ):
-        raise ValueError(
-            f"`attention_chunk_size` must be an int >= 1 or None; got {attention_chunk_size!r}."
-        )
-
 
 CONV_NORMS = ("layer_norm", "channel_norm")
 EVEN_KERNEL_PADDINGS = ("right", "left")
@@ -205,7 +113,6 @@ class ConformerBlock(layers.Layer):
         self.conv_kernel_size = conv_kernel_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
-        head_dim = hidden_dim // num_heads
 
         def norm(name):
             return layers.LayerNormalization(
@@ -220,23 +127,22 @@ class ConformerBlock(layers.Layer):
         self.ffn_out = [dense(hidden_dim, f"ffn_{i}_output") for i in (1, 2)]
 
         self.attention_norm = norm("attention_norm")
-        self.qkv = layers.EinsumDense(
-            "btd,dkhf->btkhf",
-            output_shape=(None, 3, num_heads, head_dim),
-            bias_axes="khf" if attention_bias else None,
+        self.self_attention = SelfAttention(
+            hidden_dim,
+            num_heads,
+            use_rotary=True,
+            qkv_bias=attention_bias,
+            chunk_size=attention_chunk_size,
+            dropout=dropout,
             dtype=self.dtype_policy,
-            name="attention_qkv",
+            name="self_attention",
         )
-        self.rotary = RotaryEmbedding(
-            sequence_axis=1, feature_axis=-1, dtype=self.dtype_policy, name="rotary"
-        )
-        self.attention_out = layers.EinsumDense(
-            "bthf,hfd->btd",
-            output_shape=(None, hidden_dim),
-            bias_axes="d",
-            dtype=self.dtype_policy,
-            name="attention_output",
-        )
+        # Weight files name a layer by its attribute path: the shipped presets
+        # hold these two at `<block>/qkv` and `<block>/attention_out`. Keras
+        # saves a layer once, under the first attribute (sorted) that holds it,
+        # and these sort before `self_attention`, so the paths stay as they were.
+        self.qkv = self.self_attention.qkv
+        self.attention_out = self.self_attention.attention_output
 
         self.conv_norm = norm("conv_norm")
         self.conv_pointwise_in = dense(2 * conv_dim, "conv_pointwise_in")
@@ -269,9 +175,7 @@ class ConformerBlock(layers.Layer):
             ffn_out.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
         for norm_layer in (self.attention_norm, self.conv_norm, self.output_norm):
             norm_layer.build(input_shape)
-        self.qkv.build(input_shape)
-        head_dim = d // self.num_heads
-        self.attention_out.build(tuple(input_shape[:-1]) + (self.num_heads, head_dim))
+        self.self_attention.build(input_shape)
         self.conv_pointwise_in.build(input_shape)
         conv_shape = tuple(input_shape[:-1]) + (self.conv_expansion_factor * d,)
         self.conv_depthwise.build(conv_shape)
@@ -283,13 +187,6 @@ class ConformerBlock(layers.Layer):
         y = self.ffn_in[i](self.ffn_in_norms[i](x))
         y = self.dropout_layer(y, training=training)
         return self.dropout_layer(self.ffn_out[i](y), training=training)
-
-    def _self_attention(self, x, key_mask, training):
-        qkv = self.qkv(self.attention_norm(x))  # [B, T, 3, H, F]
-        query = self.rotary(qkv[:, :, 0])
-        key = self.rotary(qkv[:, :, 1])
-        y = chunked_attention(query, key, qkv[:, :, 2], key_mask, self.attention_chunk_size)
-        return self.dropout_layer(self.attention_out(y), training=training)
 
     def _convolution(self, x, padding_mask, training):
         y = self.conv_pointwise_in(self.conv_norm(x))
@@ -307,9 +204,10 @@ class ConformerBlock(layers.Layer):
         return self.dropout_layer(self.conv_pointwise_out(y), training=training)
 
     def call(self, x, padding_mask, training=None):
-        key_mask = attention_key_mask(padding_mask)
         x = x + 0.5 * self._feed_forward(0, x, training)
-        x = x + self._self_attention(x, key_mask, training)
+        x = x + self.self_attention(
+            self.attention_norm(x), padding_mask=padding_mask, training=training
+        )
         x = x + self._convolution(x, padding_mask, training)
         x = x + 0.5 * self._feed_forward(1, x, training)
         return self.output_norm(x)

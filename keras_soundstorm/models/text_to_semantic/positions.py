@@ -43,8 +43,10 @@ class ScaledSinusoidalPosition(layers.Layer):
     def call(self, x, positions=None, training=None):
         if positions is None:
             positions = ops.arange(ops.shape(x)[1], dtype="int32")
-        angles = ops.cast(positions, "float32")[..., None] * self._frequencies
-        table = ops.cast(ops.where(self._is_sine, ops.sin(angles), ops.cos(angles)), x.dtype)
+        frequencies = ops.convert_to_tensor(self._frequencies)
+        angles = ops.cast(positions, "float32")[..., None] * frequencies
+        is_sine = ops.convert_to_tensor(self._is_sine)
+        table = ops.cast(ops.where(is_sine, ops.sin(angles), ops.cos(angles)), x.dtype)
         alpha = ops.cast(self.alpha, x.dtype)
         return self.dropout_layer(x + alpha * table, training=training)
 

@@ -140,19 +140,18 @@ class TextToSemantic(keras_hub.models.Task):
 
     def logits(self, text_ids, semantic, text_padding_mask=None, semantic_padding_mask=None):
         """Logits `[B, Ts, codebook_size + 1]`: position `j` scores token `j + 1`."""
+        text_ids, semantic = ops.convert_to_tensor(text_ids), ops.convert_to_tensor(semantic)
         if text_padding_mask is None:
             text_padding_mask = ops.ones(ops.shape(text_ids), "bool")
         if semantic_padding_mask is None:
             semantic_padding_mask = ops.ones(ops.shape(semantic), "bool")
-        hidden = self.backbone(
-            {
-                "text_ids": text_ids,
-                "text_padding_mask": text_padding_mask,
-                "semantic": semantic,
-                "semantic_padding_mask": semantic_padding_mask,
-            },
-            training=False,
-        )
+        inputs = {
+            "text_ids": ops.cast(text_ids, "int32"),
+            "text_padding_mask": ops.cast(text_padding_mask, "bool"),
+            "semantic": ops.cast(semantic, "int32"),
+            "semantic_padding_mask": ops.cast(semantic_padding_mask, "bool"),
+        }
+        hidden = self.backbone(inputs, training=False)
         return self.semantic_head(hidden)
 
     def generate(

@@ -21,7 +21,13 @@ TEXTS = [
     PROMPT_TEXT, "Hello there.", "How are you today?", "Fine, thanks!", "Good morning, Bob.",
     "I am Alice.",
 ]  # fmt: skip
-OPTIONS = dict(prompt_seconds=0.01, window_seconds=0.05, progress=False, steps_per_level=(2, 1))
+OPTIONS = dict(
+    prompt_seconds=0.01,
+    window_seconds=0.05,
+    max_piece_symbols=200,
+    progress=False,
+    steps_per_level=(2, 1),
+)
 
 
 def _random_weights(model, seed):
@@ -66,6 +72,7 @@ def _expected_semantic(text_to_semantic, frontend, context_text, text, prompt, s
     return tokens[: np.argmax(tokens < 0) if (tokens < 0).any() else len(tokens)]
 
 
+@pytest.mark.slow
 def test_speak_removes_the_prompt_and_is_reproducible(chain):
     text_to_semantic, model, codec, frontend = chain
     voice = _voice(rate=8000)  # any rate in: resampled to the codec's
@@ -99,13 +106,14 @@ def test_speak_removes_the_prompt_and_is_reproducible(chain):
     assert other.codes.shape != result.codes.shape or (other.codes != result.codes).any()
 
 
+@pytest.mark.slow
 def test_long_text_is_split_at_sentences_and_pieces_continue(chain):
     text_to_semantic, model, codec, frontend = chain
     text = "Hello there. How are you today? Fine, thanks!"
+    options = {**OPTIONS, "max_piece_symbols": 20}
     result = pipelines.speak(
-        text_to_semantic, model, codec, text, _voice(), PROMPT_TEXT, max_piece_symbols=20,
-        seed=1, **OPTIONS,
-    )  # fmt: skip
+        text_to_semantic, model, codec, text, _voice(), PROMPT_TEXT, seed=1, **options
+    )
     texts = [piece["text"] for piece in result.pieces]
     assert texts == ["Hello there.", "How are you today?", "Fine, thanks!"]
     assert [p["start"] for p in result.pieces[1:]] == [p["end"] for p in result.pieces[:-1]]
@@ -133,9 +141,13 @@ def test_split_text_groups_sentences_within_the_budget(chain):
     assert pipelines.split_text("Hello there. ... !", frontend, 100) == ["Hello there."]
 
 
+@pytest.mark.slow
 def test_dialogue_turns_in_order_with_times(chain):
     text_to_semantic, model, codec, _ = chain
-    speakers = {"A": (_voice(seed=1), RATE, PROMPT_TEXT), "B": (_voice(seed=2), RATE, "I am Alice.")}
+    speakers = {
+        "A": (_voice(seed=1), RATE, PROMPT_TEXT),
+        "B": (_voice(seed=2), RATE, "I am Alice."),
+    }
     script = "A: Hello there.\n\n# a comment\nB: Good morning, Bob.\nA: Fine, thanks!\n"
     result = pipelines.dialogue(
         text_to_semantic, model, codec, script, speakers, pause_seconds=0.01, seed=4, **OPTIONS
@@ -154,7 +166,8 @@ def test_dialogue_turns_in_order_with_times(chain):
         seed=4 + 1000, **OPTIONS,
     )  # fmt: skip
     start = int(round(turns[1]["start"] * RATE))
-    np.testing.assert_array_equal(result.waveform[start : start + alone.num_samples], alone.waveform)
+    turn = result.waveform[start : start + alone.num_samples]
+    np.testing.assert_array_equal(turn, alone.waveform)
     again = pipelines.dialogue(
         text_to_semantic, model, codec, script, speakers, pause_seconds=0.01, seed=4, **OPTIONS
     )

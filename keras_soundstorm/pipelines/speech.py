@@ -100,7 +100,7 @@ class Speaker:
                 f"({prompt_seconds})."
             )
         if max_piece_symbols is None:
-            max_piece_symbols = int(SYMBOLS_PER_SECOND * (window_seconds - prompt_seconds))
+            max_piece_symbols = max(1, int(SYMBOLS_PER_SECOND * (window_seconds - prompt_seconds)))
         if (
             isinstance(max_piece_symbols, bool)
             or not isinstance(max_piece_symbols, int)

@@ -466,8 +466,8 @@ def main(argv=None):
     import keras
 
     import keras_soundstorm as kss
-    from keras_soundstorm.decoding import default_steps_per_level
-    from keras_soundstorm.models.soundstorm import flops_per_pass
+    from keras_soundstorm.models.soundstorm.decoding import default_steps_per_level
+    from keras_soundstorm.models.soundstorm.flops import flops_per_pass
 
     if keras.backend.backend() != args.backend:
         raise RuntimeError(

@@ -30,7 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 
 import keras_soundstorm as kss  # noqa: E402
-from keras_soundstorm import prompting, training  # noqa: E402
+from keras_soundstorm import training  # noqa: E402
 from keras_soundstorm.codecs import SoundStream  # noqa: E402
 from keras_soundstorm.data import (  # noqa: E402
     EspeakCorpus,
@@ -38,6 +38,7 @@ from keras_soundstorm.data import (  # noqa: E402
     token_dataset,
     tokenize,
 )
+from keras_soundstorm.models.soundstorm import prompting  # noqa: E402
 
 
 def new_model(args, codec, corpus, rate_ratio):

@@ -10,18 +10,26 @@ from keras_soundstorm import (
     codecs,
     convert,
     data,
-    decoding,
     distribution,
     evaluation,
-    export,
     layers,
-    masking,
+    models,
     pipelines,
     text,
 )
-from keras_soundstorm.models.configs import CONFIGS
-from keras_soundstorm.models.soundstorm import SoundStorm, TrainingMasker
-from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+
+# `kss.decoding`, `kss.export`, `kss.masking` and `kss.prompting` keep working after
+# their move into models/soundstorm/.
+from keras_soundstorm.models.soundstorm import (
+    CONFIGS,
+    SoundStorm,
+    SoundStormBackbone,
+    TrainingMasker,
+    decoding,
+    export,
+    masking,
+    prompting,
+)
 from keras_soundstorm.models.text_to_semantic import (
     TEXT_TO_SEMANTIC_CONFIGS,
     TextToSemantic,
@@ -48,6 +56,8 @@ __all__ = [
     "export",
     "layers",
     "masking",
+    "models",
     "pipelines",
+    "prompting",
     "text",
 ]

@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from keras_soundstorm import audio, prompting
+from keras_soundstorm import audio
 from keras_soundstorm.data.espeak_corpus import EspeakCorpus
 from keras_soundstorm.data.voices import Voice
+from keras_soundstorm.models.soundstorm import prompting
 
 DEFAULT_MODEL = "soundstorm_espeak_small"  # shipped presets, loaded by name
 DEFAULT_CODEC = "soundstream_espeak_16khz"

@@ -38,8 +38,7 @@ import os
 import keras
 
 from keras_soundstorm.callbacks import AtomicBackupAndRestore, WallTime
-from keras_soundstorm.models.soundstorm import SoundStorm
-from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+from keras_soundstorm.models.soundstorm import SoundStorm, SoundStormBackbone
 
 
 def _check_int(name, value, minimum):

@@ -8,7 +8,7 @@ from conftest import make_backbone
 from keras import ops
 
 import keras_soundstorm as kss
-from keras_soundstorm import decoding
+from keras_soundstorm.models.soundstorm import decoding
 
 C, Q = 16, 3
 

@@ -8,7 +8,7 @@ from conftest import TINY, make_backbone, toy_batch
 from keras import ops
 
 import keras_soundstorm as kss
-from keras_soundstorm.layers import ConditioningEmbedding
+from keras_soundstorm.models.soundstorm import ConditioningEmbedding
 
 V = TINY["conditioning_vocabulary_size"]
 

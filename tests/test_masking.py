@@ -3,7 +3,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_soundstorm.masking import sample_training_mask
+from keras_soundstorm.models.soundstorm.masking import sample_training_mask
 
 C = 64
 

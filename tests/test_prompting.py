@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import keras_soundstorm as kss
-from keras_soundstorm import cli, demo, prompting
+from keras_soundstorm import cli, demo
 from keras_soundstorm.codecs import SoundStream
 from keras_soundstorm.data import SENTENCES, EspeakCorpus
 from keras_soundstorm.evaluation import aggregate, codec_runner, report, table1
 from keras_soundstorm.evaluation.codec_quality import EVALUATION_SPLITS
 from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
+from keras_soundstorm.models.soundstorm import prompting
 
 pytest.importorskip("espeakng_loader")
 
@@ -277,7 +278,7 @@ def test_codec_evaluation_covers_every_bitrate(tiny_presets, tmp_path):
 
 def test_decoding_sweep_scores_resumes_and_chooses(tiny_presets, corpus, tmp_path, monkeypatch):
     from keras_soundstorm.evaluation import decoding_sweep
-    from keras_soundstorm.models.soundstorm import DECODING_DEFAULTS
+    from keras_soundstorm.models.soundstorm.decoding_settings import DECODING_DEFAULTS
 
     model, codec, _ = table1.load_for_evaluation(*tiny_presets)
     model.set_decoding(top_k=4)  # stored settings must not leak into a sweep point

@@ -46,7 +46,7 @@ CASES = {
     "train config missing keys": (train("", config="{tmp}/partial.json"), "missing.*num_heads"),
     "train config unknown keys": (train("", config="{tmp}/unknown.json"), "unknown.*colour"),
     "train config missing file": (train("", config="{tmp}/nope.json"), "--config"),
-    "train max-frames 0": (train("", "--max-frames", "0"), "--max-frames must be >= 1"),
+    "train max-frames 0": (train("", "--max-frames", "0"), "--max-frames must be an int >= 1"),
     "train steps-per-epoch 0": (train("", "--steps-per-epoch", "0"), "--steps-per-epoch"),
     "train batch-size 0": (train("", "--batch-size", "0"), "--batch-size"),
     "train output under a file": (train("", output="{tmp}/file.txt/out"), "--output.*file"),

@@ -11,7 +11,8 @@ from conftest import TINY, make_backbone, toy_batch
 from keras import ops
 
 import keras_soundstorm as kss
-from keras_soundstorm import audio, decoding
+from keras_soundstorm import audio
+from keras_soundstorm.models.soundstorm import decoding
 
 C, Q, V, R = TINY["codebook_size"], TINY["num_levels"], TINY["conditioning_vocabulary_size"], 2
 FEW_STEPS = (2, 1, 1, 1)

@@ -21,7 +21,7 @@ from keras_soundstorm.layers.conformer import (
     attention_key_mask,
     chunked_attention,
 )
-from keras_soundstorm.models import soundstorm_backbone
+from keras_soundstorm.models.soundstorm import soundstorm_backbone
 
 
 def _random_attention_inputs(num_frames, seed, batch_size=3, num_heads=4, head_dim=8):

@@ -39,7 +39,7 @@ def test_padding_never_leaks_into_real_frames():
 
 
 def test_level_heads_compute_each_examples_level():
-    heads = kss.layers.LevelHeads(Q, C)
+    heads = kss.models.soundstorm.LevelHeads(Q, C)
     hidden = np.random.default_rng(0).normal(size=(3, 5, 8)).astype("float32")
     level = np.array([0, 3, 1], "int32")
     logits = ops.convert_to_numpy(heads(hidden, level))

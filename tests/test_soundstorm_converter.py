@@ -18,7 +18,8 @@ import pytest
 import keras_soundstorm as kss
 from keras_soundstorm import cli
 from keras_soundstorm.convert.peers import stub_soundstorm_pytorch_imports
-from keras_soundstorm.layers import ConformerBlock, LevelHeads
+from keras_soundstorm.layers import ConformerBlock
+from keras_soundstorm.models.soundstorm import LevelHeads
 
 NUM_LEVELS, CODEBOOK_SIZE, VOCABULARY, HIDDEN, HEADS = 3, 16, 10, 32, 2
 # An even kernel (asymmetric padding) and the public checkpoints' expansion 2.

@@ -199,9 +199,9 @@ def test_cli_train_long_run_options(tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--warmup-steps", "4"], "warmup_steps"),
-        (["--gradient-accumulation-steps", "0"], "gradient_accumulation_steps"),
-        (["--learning-rate", "0"], "learning_rate"),
+        (["--warmup-steps", "4"], "--warmup-steps"),
+        (["--gradient-accumulation-steps", "0"], "--gradient-accumulation-steps"),
+        (["--learning-rate", "0"], "--learning-rate"),
     ],
 )
 def test_cli_train_rejects_bad_long_run_options(tmp_path, extra, message):

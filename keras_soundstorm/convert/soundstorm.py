@@ -105,8 +105,7 @@ def soundstorm_speechtokenizer(checkpoint, num_heads=8):
     ValueError naming the first missing or wrongly shaped tensor, or the
     unknown ones; nothing is written anywhere. Save it with `save_to_preset`.
     """
-    from keras_soundstorm.models.soundstorm import SoundStorm
-    from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
+    from keras_soundstorm.models.soundstorm import SoundStorm, SoundStormBackbone
 
     tensors = load_state_dict(checkpoint)
     config = soundstorm_speechtokenizer_config(tensors, num_heads=num_heads)

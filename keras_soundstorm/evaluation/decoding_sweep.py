@@ -108,8 +108,8 @@ def sweep_decoding(
 
     from keras_soundstorm.evaluation.asr import GroupedSpeechRecognizer, word_errors
     from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
-    from keras_soundstorm.models.soundstorm import DECODING_DEFAULTS
-    from keras_soundstorm.prompting import speak, voice_prompt
+    from keras_soundstorm.models.soundstorm.decoding_settings import DECODING_DEFAULTS
+    from keras_soundstorm.models.soundstorm.prompting import speak, voice_prompt
 
     if not isinstance(settings, list | tuple) or not settings:
         raise ValueError(f"`settings` must be a non-empty list of dicts; got {settings!r}.")

@@ -1,6 +1,6 @@
 """Loading a codec, a SoundStorm and the matching eSpeak corpus from presets, for evaluation."""
 
-from keras_soundstorm.prompting import check_compatible
+from keras_soundstorm.models.soundstorm.prompting import check_compatible
 
 
 def load_for_evaluation(model_preset, codec_preset):

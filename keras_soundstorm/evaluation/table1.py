@@ -17,7 +17,7 @@ from keras_soundstorm.evaluation.report import (
     write_report,
 )
 from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
-from keras_soundstorm.prompting import speak, voice_prompt
+from keras_soundstorm.models.soundstorm.prompting import speak, voice_prompt
 
 SYSTEMS = ("original", "codec", "soundstorm, no prompt", "soundstorm, 3 s prompt")
 

@@ -179,3 +179,32 @@ def atomic_write_bytes(path, data):
         if os.path.exists(temp_path):
             os.remove(temp_path)
         raise
+
+
+def check_writable(label, path, kind):
+    """Fails unless `path` can be written as a `kind` ("file" or "directory").
+
+    For checks before any work: the nearest existing ancestor must be a
+    writable directory, and an existing `path` must be of the same kind (an
+    existing file is never replaced by a directory, nor a directory by a
+    file). `label` names the argument in the ValueError (e.g. "`output`").
+    """
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if kind == "file" and os.path.isdir(path):
+            raise ValueError(f"{label} {path!r} is a directory; expected a file path.")
+        if kind == "directory" and not os.path.isdir(path):
+            raise ValueError(f"{label} {path!r} is an existing file; expected a directory.")
+    parent = path if kind == "directory" and os.path.isdir(path) else os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{label} {path!r} cannot be written: {parent!r} is a file.")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{label} {path!r} cannot be written: {parent!r} is not writable "
+            f"({error.strerror or error})."
+        ) from None

@@ -6,7 +6,10 @@ as in the SoundStorm paper's masking scheme (Borsos et al., 2023).
 
 import math
 
-from keras import ops, random
+import keras
+from keras import layers, ops, random
+
+from keras_soundstorm import backend
 
 
 def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024, stream=0):
@@ -72,3 +75,56 @@ def sample_training_mask(codes, padding_mask=None, seed=None, codebook_size=1024
         "level": level,
         "prompt_length": prompt_length,
     }
+
+
+@keras.saving.register_keras_serializable(package="keras_soundstorm")
+class TrainingMasker(layers.Layer):
+    """Applies `sample_training_mask` with a layer-owned seed.
+
+    Owning the `SeedGenerator` lets the masking run inside a compiled training
+    step on every backend (its state travels as a non-trainable variable).
+
+    Call args: `codes` int `[B, T, Q]`, `padding_mask` bool `[B, T]`.
+    Returns: dict `masked_codes` `[B, T, Q]`, `level` `[B]`, `targets` `[B, T]`
+    (the true codes of the sampled level) and `loss_mask` bool `[B, T]`.
+    """
+
+    def __init__(self, codebook_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.codebook_size = codebook_size
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, codes, padding_mask):
+        # Under tf.distribute the seed state is mirrored: a per-replica stream
+        # keeps replicas from drawing the same masks for their batch slices.
+        sample = sample_training_mask(
+            codes,
+            padding_mask,
+            seed=self.seed_generator,
+            codebook_size=self.codebook_size,
+            stream=backend.replica_id(),
+        )
+        level = sample["level"]
+        targets = ops.take_along_axis(ops.cast(codes, "int32"), level[:, None, None], axis=2)
+        return {
+            "masked_codes": sample["masked_codes"],
+            "level": level,
+            "targets": targets[:, :, 0],
+            "loss_mask": ops.any(sample["loss_mask"], axis=2),
+        }
+
+    def compute_output_spec(self, codes, padding_mask):
+        batch, frames = codes.shape[0], codes.shape[1]
+        spec = keras.KerasTensor
+        return {
+            "masked_codes": spec(codes.shape, "int32"),
+            "level": spec((batch,), "int32"),
+            "targets": spec((batch, frames), "int32"),
+            "loss_mask": spec((batch, frames), "bool"),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(codebook_size=self.codebook_size, seed=self.seed)
+        return config

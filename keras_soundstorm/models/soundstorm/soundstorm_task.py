@@ -1,78 +1,31 @@
 """SoundStorm task: training masking + loss, level heads and parallel decoding."""
 
 import functools
-import json
-import os
 import types
 
 import keras
 import keras_hub
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
-from keras_soundstorm import backend, decoding, export, masking
-from keras_soundstorm.layers import LevelHeads
-from keras_soundstorm.models import inputs as input_checks
-from keras_soundstorm.models.soundstorm_backbone import SoundStormBackbone
-from keras_soundstorm.utils import files, preset_files, preset_registry
-from keras_soundstorm.utils.validation import require_int, require_real
-
-
-@keras.saving.register_keras_serializable(package="keras_soundstorm")
-class TrainingMasker(layers.Layer):
-    """Applies `masking.sample_training_mask` with a layer-owned seed.
-
-    Owning the `SeedGenerator` lets the masking run inside a compiled training
-    step on every backend (its state travels as a non-trainable variable).
-
-    Call args: `codes` int `[B, T, Q]`, `padding_mask` bool `[B, T]`.
-    Returns: dict `masked_codes` `[B, T, Q]`, `level` `[B]`, `targets` `[B, T]`
-    (the true codes of the sampled level) and `loss_mask` bool `[B, T]`.
-    """
-
-    def __init__(self, codebook_size, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.codebook_size = codebook_size
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, codes, padding_mask):
-        # Under tf.distribute the seed state is mirrored: a per-replica stream
-        # keeps replicas from drawing the same masks for their batch slices.
-        sample = masking.sample_training_mask(
-            codes,
-            padding_mask,
-            seed=self.seed_generator,
-            codebook_size=self.codebook_size,
-            stream=backend.replica_id(),
-        )
-        level = sample["level"]
-        targets = ops.take_along_axis(ops.cast(codes, "int32"), level[:, None, None], axis=2)
-        return {
-            "masked_codes": sample["masked_codes"],
-            "level": level,
-            "targets": targets[:, :, 0],
-            "loss_mask": ops.any(sample["loss_mask"], axis=2),
-        }
-
-    def compute_output_spec(self, codes, padding_mask):
-        batch, frames = codes.shape[0], codes.shape[1]
-        spec = keras.KerasTensor
-        return {
-            "masked_codes": spec(codes.shape, "int32"),
-            "level": spec((batch,), "int32"),
-            "targets": spec((batch, frames), "int32"),
-            "loss_mask": spec((batch, frames), "bool"),
-        }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(codebook_size=self.codebook_size, seed=self.seed)
-        return config
+from keras_soundstorm import backend
+from keras_soundstorm.models.soundstorm import decoding, export
+from keras_soundstorm.models.soundstorm import inputs as input_checks
+from keras_soundstorm.models.soundstorm.decoding_settings import (
+    checked_decoding,
+)
+from keras_soundstorm.models.soundstorm.decoding_settings import (
+    steps_per_level as resolved_steps,
+)
+from keras_soundstorm.models.soundstorm.level_heads import LevelHeads
+from keras_soundstorm.models.soundstorm.masking import TrainingMasker
+from keras_soundstorm.models.soundstorm.soundstorm_backbone import SoundStormBackbone
+from keras_soundstorm.models.task_presets import TaskPresets
+from keras_soundstorm.utils.validation import require_int
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class SoundStorm(keras_hub.models.Task):
+class SoundStorm(TaskPresets, keras_hub.models.Task):
     """SoundStorm: masked training and level-wise parallel decoding.
 
     `fit` takes batches `{"codes": int [B, T, Q], "conditioning": int [B, T/r],
@@ -116,7 +69,7 @@ class SoundStorm(keras_hub.models.Task):
         head_projection=False,
         **kwargs,
     ):
-        decoding_settings = _checked_decoding(decoding, backbone)
+        decoding_settings = checked_decoding(decoding, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -265,7 +218,9 @@ class SoundStorm(keras_hub.models.Task):
         scalar int tensor; returns int32 `[B, T, Q]` (and, with
         `return_finite`, whether all logits were finite: see
         `decoding.iterative_decode`). `generate` prepares these from user
-        input and compiles this; see it for the other args.
+        input and compiles this; see it for the other args. The decoding
+        settings must come from `decoding_settings` (a tuple `steps_per_level`):
+        they are checked there, once, and not again here.
         """
         if isinstance(guidance_scale, (int, float)) and guidance_scale == 0:
             logits_fn = functools.partial(
@@ -273,17 +228,10 @@ class SoundStorm(keras_hub.models.Task):
             )
         else:
             logits_fn = self._guided_logits_fn(conditioning, padding_mask, guidance_scale)
-        return decoding.iterative_decode(
-            logits_fn,
-            codes,
-            padding_mask,
-            steps_per_level=steps_per_level,
-            temperature=temperature,
-            top_k=top_k,
-            choice_temperature=choice_temperature,
-            seed=seed,
-            codebook_size=self.backbone.codebook_size,
-            return_finite=return_finite,
+        codebook_size = self.backbone.codebook_size
+        settings = (steps_per_level, temperature, top_k, choice_temperature)
+        return decoding.decode_levels(
+            logits_fn, codes, padding_mask, *settings, seed, codebook_size, return_finite
         )
 
     def _guided_logits_fn(self, conditioning, padding_mask, guidance_scale):
@@ -294,8 +242,6 @@ class SoundStorm(keras_hub.models.Task):
         chooses at run time: 0 runs the conditional pass alone.
         """
         fixed_scale = isinstance(guidance_scale, (int, float))
-        if fixed_scale:
-            _check_guidance(self.backbone, guidance_scale)
         null = ops.full_like(conditioning, self.backbone.null_conditioning_id)
         both_conditioning = ops.concatenate([conditioning, null], axis=0)
         both_padding = ops.concatenate([padding_mask, padding_mask], axis=0)
@@ -326,10 +272,7 @@ class SoundStorm(keras_hub.models.Task):
         Raises ValueError naming an unknown setting or a bad value (a nonzero
         `guidance_scale` on a model trained without conditioning dropout).
         """
-        settings = _checked_decoding(overrides, self.backbone, defaults=self.decoding)
-        if settings["guidance_scale"]:
-            _check_guidance(self.backbone, settings["guidance_scale"])
-        return settings
+        return checked_decoding(overrides, self.backbone, defaults=self.decoding)
 
     def set_decoding(self, **settings):
         """Changes the default decoding settings of `generate` (saved with the preset).
@@ -387,8 +330,8 @@ class SoundStorm(keras_hub.models.Task):
                 tokens chosen from them.
         """
         backbone = self.backbone
-        settings = _checked_decoding(
-            {
+        settings = self.decoding_settings(
+            **{
                 name: value
                 for name, value in dict(
                     steps_per_level=steps_per_level,
@@ -399,15 +342,11 @@ class SoundStorm(keras_hub.models.Task):
                 ).items()
                 if value is not None
             },
-            backbone,
-            defaults=self.decoding,
         )
-        steps = decoding.validate_steps_per_level(settings["steps_per_level"], backbone.num_levels)
+        steps = resolved_steps(settings, backbone.num_levels)
         temperature, top_k = settings["temperature"], settings["top_k"]
         choice_temperature = settings["choice_temperature"]
         guidance_scale = settings["guidance_scale"]
-        if guidance_scale:
-            _check_guidance(backbone, guidance_scale)
         prepared = input_checks.prepare_generation_inputs(
             backbone, conditioning, prompt_codes, prompt_length, num_frames, bucket_frames
         )
@@ -463,153 +402,13 @@ class SoundStorm(keras_hub.models.Task):
             )
         return cache[key]
 
-    # --- Presets and export -------------------------------------------------
-
-    def save_to_preset(self, preset_dir, max_shard_size=10, metadata=None):
-        """Saves the task (config, weights) to `preset_dir`, atomically.
-
-        `metadata`: an optional JSON-serializable dict merged into the
-        preset's `metadata.json` (e.g. what the model was trained on).
-        `metadata.json` also records the sha256 of each weight file
-        (`weights_sha256`), which `from_preset` verifies.
-
-        `preset_dir` must be new, empty or a SoundStorm preset (it is
-        replaced); anything else is a ValueError and is left untouched.
-        """
-        kind = preset_files.preset_kind(type(self), task=True)
-        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
-            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
-            if metadata:
-                path = os.path.join(staging_dir, "metadata.json")
-                with open(path) as f:
-                    merged = {**json.load(f), **metadata}
-                with open(path, "w") as f:
-                    json.dump(merged, f, indent=2)
-            preset_files.record_checksums(staging_dir)
-
-    def _preset_skips(self):
-        """Objects left out of task weights: the backbone, and optimizer state
-        (a preset is for inference and fine-tuning; resuming uses checkpoints)."""
-        skips = list(self.backbone._flatten_layers())
-        return skips + [self.optimizer] if self.optimizer is not None else skips
-
-    def save_task_weights(self, filepath):
-        keras.saving.save_weights(self, filepath, objects_to_skip=self._preset_skips())
-
-    def load_task_weights(self, filepath):
-        keras.saving.load_weights(self, filepath, objects_to_skip=self._preset_skips())
-
-    @preset_registry.classproperty
-    def presets(cls):
-        """The shipped presets: `{name: {description, parameter_count, trained_on, metadata}}`.
-
-        `metadata` holds the preset's training record and evaluation.
-        """
-        return preset_registry.list_presets(cls.__name__)
-
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Loads a `SoundStorm` from a shipped preset's name, a directory or a handle.
-
-        `preset`: a name of `SoundStorm.presets` (e.g. "soundstorm_espeak_small"),
-        a directory written by `save_to_preset`, or a `kaggle://` / `hf://` handle.
-
-        Raises ValueError naming the file for a preset whose weight files are
-        missing, fail their recorded sha256, or do not match its config.
-        """
-        preset = preset_registry.resolve_preset(preset, cls.__name__)
-        preset = preset_files.download_preset(preset)
-        preset = preset_files.check_preset(preset, cls, task=True, load_weights=load_weights)
-        if "dtype" not in kwargs and os.path.isdir(str(preset)):
-            # keras-hub 0.32 cannot read a mixed policy (e.g. "mixed_bfloat16")
-            # back from config.json by itself; passing it explicitly works.
-            with open(os.path.join(preset, "config.json")) as f:
-                policy = json.load(f).get("config", {}).get("dtype")
-            if isinstance(policy, dict):
-                policy = policy.get("config", {}).get("name")
-            if isinstance(policy, str) and policy.startswith("mixed_"):
-                kwargs["dtype"] = policy
-        model = super().from_preset(preset, load_weights=False, **kwargs)
-        if load_weights:
-            backbone_ids = {id(v) for v in model.backbone.weights}
-            preset_files.load_checked_weights(
-                preset,
-                "task.weights.h5",
-                [v for v in model.weights if id(v) not in backbone_ids],
-                model.load_task_weights,
-            )
-            preset_files.load_backbone_weights(preset, model.backbone)
-        return model
+    # --- Export -------------------------------------------------------------
 
     def export_saved_model(self, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
         """Exports a TF SavedModel whose `serving_default` runs `generate`.
 
-        See `keras_soundstorm.export.export_saved_model`.
+        See `keras_soundstorm.models.soundstorm.export.export_saved_model`.
         """
         return export.export_saved_model(
             self, path, platforms=platforms, steps_per_level=steps_per_level
         )
-
-
-DECODING_DEFAULTS = {
-    "steps_per_level": None,  # the paper's (16, 1, ..., 1)
-    "temperature": 1.0,
-    "top_k": None,
-    "choice_temperature": 1.0,
-    "guidance_scale": 0.0,
-}
-
-
-def _check_guidance(backbone, guidance_scale):
-    if not backbone.supports_guidance:
-        raise ValueError(
-            f"`guidance_scale` ({guidance_scale}) != 0 needs a model trained with conditioning "
-            "dropout (SoundStormBackbone(conditioning_dropout > 0)); this one has "
-            f"conditioning_dropout={backbone.conditioning_dropout}."
-        )
-
-
-def _checked_decoding(settings, backbone, defaults=None):
-    """`settings` over `defaults` over `DECODING_DEFAULTS`, checked: a full dict.
-
-    Raises ValueError naming an unknown key or a bad value.
-    """
-    settings = {} if settings is None else settings
-    if not isinstance(settings, dict):
-        raise ValueError(f"`decoding` must be a dict or None; got {settings!r}.")
-    unknown = sorted(set(settings) - set(DECODING_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"Unknown decoding settings {unknown}; accepted: {sorted(DECODING_DEFAULTS)}."
-        )
-    merged = {**DECODING_DEFAULTS, **(defaults or {}), **settings}
-    if merged["steps_per_level"] is not None:
-        merged["steps_per_level"] = list(
-            decoding.validate_steps_per_level(merged["steps_per_level"], backbone.num_levels)
-        )
-    merged["temperature"], merged["top_k"], merged["choice_temperature"] = (
-        decoding.check_sampling_args(
-            merged["temperature"],
-            merged["top_k"],
-            merged["choice_temperature"],
-            backbone.codebook_size,
-        )
-    )
-    merged["guidance_scale"] = require_real("guidance_scale", merged["guidance_scale"], minimum=0)
-    return merged
-
-
-def flops_per_pass(backbone, num_frames, batch_size=1):
-    """Multiply-add FLOPs (2 per MAC) of one forward pass incl. one head."""
-    d, f, t = backbone.hidden_dim, backbone.intermediate_dim, num_frames
-    per_layer = (
-        2 * t * d * f * 2 * 2  # two feed-forward modules, two matmuls each
-        + 2 * t * d * 3 * d  # qkv
-        + 2 * t * t * d * 2  # scores and weighted values
-        + 2 * t * d * d  # attention output
-        + 2 * t * d * 2 * d
-        + 2 * t * d * d  # conv pointwise in / out
-        + 2 * t * d * backbone.conv_kernel_size  # depthwise
-    )
-    head = 2 * t * d * backbone.codebook_size
-    return batch_size * (backbone.num_layers * per_layer + head)

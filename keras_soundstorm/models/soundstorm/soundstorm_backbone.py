@@ -6,12 +6,13 @@ import os
 import keras
 import keras_hub
 
-from keras_soundstorm.layers import CodeEmbedding, ConditioningEmbedding, ConformerBlock
+from keras_soundstorm.layers import ConformerBlock
 from keras_soundstorm.layers.conformer import (
     DEFAULT_ATTENTION_CHUNK_SIZE,
     validate_architecture_options,
     validate_attention_chunk_size,
 )
+from keras_soundstorm.models.soundstorm.embeddings import CodeEmbedding, ConditioningEmbedding
 from keras_soundstorm.utils import files, preset_files, preset_registry
 from keras_soundstorm.utils.validation import require_int
 

@@ -164,11 +164,36 @@ def iterative_decode(
         raise ValueError(f"`codes` must have rank 3 [B, T, Q]; got shape {codes.shape}.")
     num_levels = codes.shape[-1]
     steps = validate_steps_per_level(steps_per_level, num_levels)
-    temperature, top_k, choice_temperature = check_sampling_args(
-        temperature, top_k, choice_temperature, codebook_size
-    )
+    sampling = check_sampling_args(temperature, top_k, choice_temperature, codebook_size)
     if seed is None or isinstance(seed, numbers.Number | str):
         seed = check_seed(seed)
+    return decode_levels(
+        logits_fn, codes, padding_mask, steps, *sampling, seed, codebook_size, return_finite
+    )
+
+
+def decode_levels(
+    logits_fn,
+    codes,
+    padding_mask,
+    steps_per_level,
+    temperature,
+    top_k,
+    choice_temperature,
+    seed,
+    codebook_size,
+    return_finite=False,
+):
+    """`iterative_decode` on settings that are already checked (not re-checked).
+
+    `steps_per_level` a tuple of Python ints, `seed` an int or a scalar int
+    tensor, the sampling arguments as `check_sampling_args` returns them;
+    `SoundStorm` checks them once (`decoding_settings.checked_decoding`) and
+    calls this inside its compiled decode.
+    """
+    codes = ops.cast(ops.convert_to_tensor(codes), "int32")
+    num_levels = codes.shape[-1]
+    steps = steps_per_level
     seed = ops.cast(ops.convert_to_tensor(seed), "int32")
 
     batch_size, num_frames = ops.shape(codes)[0], ops.shape(codes)[1]

@@ -1,4 +1,4 @@
-"""Input checks and preparation for `SoundStorm.fit` and `SoundStorm.generate`.
+"""Input checks and preparation for `SoundStorm.fit`, `generate` and the SavedModel.
 
 Bad input raises a `ValueError` that names the problem and the accepted range;
 nothing is clipped. (On a `tf.data` pipeline the same checks run as TF
@@ -277,3 +277,68 @@ def prepare_generation_inputs(
         "num_frames": num_frames,
         "unbatched": unbatched,
     }
+
+
+def served_input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c):
+    """TF assert ops on the SavedModel's inputs: `prepare_generation_inputs`' rules.
+
+    Each message names its input.
+
+    `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
+    codebook size (MASK id).
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(conditioning)[0]
+    length = tf.shape(conditioning)[1]
+    prompt_frames = tf.shape(prompt_codes)[1]
+    assert_equal, assert_less = tf.debugging.assert_equal, tf.debugging.assert_less
+    assert_non_negative = tf.debugging.assert_non_negative
+    return [
+        tf.debugging.assert_positive(
+            batch, message="`conditioning` holds 0 examples; the batch needs at least one"
+        ),
+        tf.debugging.assert_positive(
+            length, message="`conditioning` is empty; it needs at least one token per example"
+        ),
+        assert_non_negative(conditioning, message=f"`conditioning` ids must be in [0, {v})"),
+        assert_less(conditioning, v, message=f"`conditioning` ids must be in [0, {v})"),
+        assert_equal(
+            tf.shape(prompt_codes)[0],
+            batch,
+            message="`prompt_codes` must have the batch size of `conditioning` (no broadcasting)",
+        ),
+        tf.debugging.assert_positive(
+            prompt_frames,
+            message="`prompt_codes` needs at least one frame (P >= 1; use prompt_length 0 "
+            "for no prompt)",
+        ),
+        assert_non_negative(
+            prompt_codes, message=f"`prompt_codes` ids must be real codes, in [0, {c})"
+        ),
+        assert_less(prompt_codes, c, message=f"`prompt_codes` ids must be real codes, in [0, {c})"),
+        assert_equal(
+            tf.shape(prompt_length)[0],
+            batch,
+            message="`prompt_length` must have the batch size of `conditioning` (no broadcasting)",
+        ),
+        assert_non_negative(prompt_length, message="`prompt_length` must be >= 0"),
+        tf.debugging.assert_less_equal(
+            prompt_length,
+            tf.minimum(prompt_frames, length * r),
+            message="`prompt_length` must be <= min(P, T): the prompt frames given and the "
+            "output length",
+        ),
+        assert_non_negative(seed, message="`seed` must be in [0, 2**31 - 1]"),
+    ]
+
+
+def served_guidance_checks(guidance_scale):
+    """TF assert ops on the served `guidance_scale`: finite and >= 0."""
+    import tensorflow as tf
+
+    message = "`guidance_scale` must be a finite number >= 0"
+    return [
+        tf.debugging.assert_all_finite(guidance_scale, message=message),
+        tf.debugging.assert_non_negative(guidance_scale, message=message),
+    ]

@@ -14,7 +14,8 @@ The `serving_default` signature takes
 with dynamic batch and lengths, and returns `{"codes": int32 [B, T, Q]}`.
 The SavedModel needs only TensorFlow to load and run.
 
-It checks its inputs as `generate` does: a batch of at least one example,
+It checks its inputs as `generate` does (the rules live in `inputs.py`, as
+TensorFlow asserts in `served_input_checks`): a batch of at least one example,
 the same batch in all three tensors (a batch of 1 is not broadcast), a
 non-empty `conditioning` with ids in `[0, conditioning_vocabulary_size)`,
 prompt ids in `[0, C)` (real codes: MASK, id C, is not a prompt token) on all
@@ -29,7 +30,9 @@ import os
 import keras
 from keras import ops
 
-from keras_soundstorm import backend, decoding
+from keras_soundstorm import backend
+from keras_soundstorm.models.soundstorm import decoding_settings
+from keras_soundstorm.models.soundstorm import inputs as input_checks
 from keras_soundstorm.utils import files
 
 # What an export may replace: a SavedModel (with its saved_model.pb).
@@ -47,69 +50,6 @@ def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
     prompt = ops.take(ops.cast(prompt_codes, "int32"), source, axis=1)
     in_prompt = positions[None, :] < ops.cast(prompt_length, "int32")[:, None]
     return ops.where(in_prompt[:, :, None], prompt, mask_id)
-
-
-def input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c):
-    """TF assert ops on the served inputs; each message names its input.
-
-    `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
-    codebook size (MASK id).
-    """
-    import tensorflow as tf
-
-    batch = tf.shape(conditioning)[0]
-    length = tf.shape(conditioning)[1]
-    prompt_frames = tf.shape(prompt_codes)[1]
-    assert_equal, assert_less = tf.debugging.assert_equal, tf.debugging.assert_less
-    assert_non_negative = tf.debugging.assert_non_negative
-    return [
-        tf.debugging.assert_positive(
-            batch, message="`conditioning` holds 0 examples; the batch needs at least one"
-        ),
-        tf.debugging.assert_positive(
-            length, message="`conditioning` is empty; it needs at least one token per example"
-        ),
-        assert_non_negative(conditioning, message=f"`conditioning` ids must be in [0, {v})"),
-        assert_less(conditioning, v, message=f"`conditioning` ids must be in [0, {v})"),
-        assert_equal(
-            tf.shape(prompt_codes)[0],
-            batch,
-            message="`prompt_codes` must have the batch size of `conditioning` (no broadcasting)",
-        ),
-        tf.debugging.assert_positive(
-            prompt_frames,
-            message="`prompt_codes` needs at least one frame (P >= 1; use prompt_length 0 "
-            "for no prompt)",
-        ),
-        assert_non_negative(
-            prompt_codes, message=f"`prompt_codes` ids must be real codes, in [0, {c})"
-        ),
-        assert_less(prompt_codes, c, message=f"`prompt_codes` ids must be real codes, in [0, {c})"),
-        assert_equal(
-            tf.shape(prompt_length)[0],
-            batch,
-            message="`prompt_length` must have the batch size of `conditioning` (no broadcasting)",
-        ),
-        assert_non_negative(prompt_length, message="`prompt_length` must be >= 0"),
-        tf.debugging.assert_less_equal(
-            prompt_length,
-            tf.minimum(prompt_frames, length * r),
-            message="`prompt_length` must be <= min(P, T): the prompt frames given and the "
-            "output length",
-        ),
-        assert_non_negative(seed, message="`seed` must be in [0, 2**31 - 1]"),
-    ]
-
-
-def guidance_checks(guidance_scale):
-    """TF assert ops on the served `guidance_scale`: finite and >= 0."""
-    import tensorflow as tf
-
-    message = "`guidance_scale` must be a finite number >= 0"
-    return [
-        tf.debugging.assert_all_finite(guidance_scale, message=message),
-        tf.debugging.assert_non_negative(guidance_scale, message=message),
-    ]
 
 
 def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_level=None):
@@ -137,10 +77,9 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
             "SavedModel export supports conditional models (the output length comes "
             "from `conditioning`); this model has conditioning_vocabulary_size=0."
         )
-    settings = model.decoding
-    if steps_per_level is None:
-        steps_per_level = settings["steps_per_level"]
-    steps = decoding.validate_steps_per_level(steps_per_level, backbone.num_levels)
+    overrides = {} if steps_per_level is None else {"steps_per_level": steps_per_level}
+    settings = model.decoding_settings(**overrides)
+    steps = decoding_settings.steps_per_level(settings, backbone.num_levels)
     r, q, c = backbone.conditioning_rate_ratio, backbone.num_levels, backbone.codebook_size
 
     v = backbone.conditioning_vocabulary_size
@@ -183,9 +122,9 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
     # TensorFlow asserts around it: plain TF ops on every backend, so the
     # served signature rejects bad input with an InvalidArgument error.
     def checked_decode(*inputs):
-        checks = input_checks(*inputs[:4], r, v, c)
+        checks = input_checks.served_input_checks(*inputs[:4], r, v, c)
         if guided:
-            checks += guidance_checks(inputs[4])
+            checks += input_checks.served_guidance_checks(inputs[4])
         with tf.control_dependencies(checks):
             inputs = [tf.identity(x) for x in inputs]
         outputs = decode(*inputs)

@@ -7,11 +7,14 @@ phonemes. Random weights check the mechanics: lengths, the prompt removed,
 pieces continuing each other, turn order and times, seeds.
 """
 
+import json
+import re
+
 import numpy as np
 import pytest
 
 import keras_soundstorm as kss
-from keras_soundstorm import pipelines
+from keras_soundstorm import audio, cli, pipelines
 from keras_soundstorm.codecs import SpeechTokenizer
 from keras_soundstorm.text import SymbolTable, TextFrontend, text_to_symbols
 
@@ -205,3 +208,104 @@ def test_dialogue_refuses_bad_scripts(chain, script, speakers, match):
     speakers = speakers or {"A": (_voice(), RATE, PROMPT_TEXT)}
     with pytest.raises(ValueError, match=match):
         pipelines.dialogue(text_to_semantic, model, codec, script, speakers, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def presets(chain, tmp_path_factory):
+    text_to_semantic, model, codec, _ = chain
+    folder = tmp_path_factory.mktemp("presets")
+    text_to_semantic.save_to_preset(str(folder / "t2s"))
+    model.save_to_preset(str(folder / "model"))
+    codec.save_to_preset(str(folder / "codec"))
+    audio.save(str(folder / "a.wav"), _voice(rate=22050, seed=1), 22050, clip=True)
+    audio.save(str(folder / "b.wav"), _voice(seed=2), RATE, clip=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Stand-ins for the presets: the refusals below happen before any preset is read."""
+    folder = tmp_path_factory.mktemp("folders")
+    for name in ("t2s", "model", "codec"):
+        (folder / name).mkdir()
+    audio.save(str(folder / "a.wav"), _voice(seed=1), RATE, clip=True)
+    return folder
+
+
+def _chain_flags(folder, output):
+    return [
+        "--text-to-semantic", str(folder / "t2s"), "--model", str(folder / "model"),
+        "--codec", str(folder / "codec"), "--output", str(output), "--prompt-seconds", "0.01",
+        "--window-seconds", "0.05", "--steps", "2,1", "--seed", "3",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_speak_and_dialogue_write_their_files(presets, tmp_path, capsys):
+    output = tmp_path / "new" / "speech.wav"
+    cli.main(
+        ["speak", "--text", "Hello there. Fine, thanks!", "--prompt", str(presets / "a.wav"),
+         "--prompt-text", PROMPT_TEXT, *_chain_flags(presets, output)]
+    )  # fmt: skip
+    assert "piece(s)" in capsys.readouterr().out
+    waveform, rate = audio.load(str(output))
+    assert rate == RATE and len(waveform) > 0 and len(waveform) % HOP == 0
+    script = tmp_path / "dialogue.txt"
+    script.write_text("A: Hello there.\nB: Good morning, Bob.\n")
+    output = tmp_path / "dialogue.wav"
+    cli.main(
+        ["dialogue", "--script", str(script), "--speaker", "A", str(presets / "a.wav"),
+         PROMPT_TEXT, "--speaker", "B", str(presets / "b.wav"), "I am Alice.",
+         "--pause-seconds", "0.01", *_chain_flags(presets, output)]
+    )  # fmt: skip
+    waveform, _ = audio.load(str(output))
+    turns = json.loads((tmp_path / "dialogue.json").read_text())["turns"]
+    assert [t["speaker"] for t in turns] == ["A", "B"]
+    assert turns[1]["start"] == pytest.approx(turns[0]["end"] + 0.01)
+    assert turns[-1]["end"] == pytest.approx(len(waveform) / RATE)
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--text", "  "], "--text must be a non-empty string"),
+        (["--text", "?!"], "nothing speakable"),
+        (["--text", "Hello there.", "--prompt-text", ""], "--prompt-text must be a non-empty"),
+        (["--text", "Hello there.", "--output-dir"], "is a directory"),
+    ],
+)
+def test_cli_speak_refuses_bad_inputs_in_one_line(folders, tmp_path, extra, match):
+    flags = ["--prompt", str(folders / "a.wav"), "--prompt-text", PROMPT_TEXT]
+    output = tmp_path / "out.wav"
+    if extra[-1] == "--output-dir":
+        extra, output = extra[:-1], tmp_path
+    with pytest.raises(SystemExit) as error:
+        cli.main(["speak", *flags, *extra, *_chain_flags(folders, output)])
+    message = str(error.value)
+    assert message.startswith("keras-soundstorm speak: error:") and "\n" not in message
+    assert re.search(match, message), message
+    assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize(
+    "script, speakers, match",
+    [
+        ("A: Hello there.\nC: Hi.\n", None, "line 2 .* no known speaker"),
+        ("A: ?!\n", None, "nothing speakable"),
+        ("A: Hello there.\n", ["--speaker", "A", "{a}", " "], "'A' has no transcript"),
+        ("A: Hello there.\n", [], "at least one --speaker"),
+    ],
+)
+def test_cli_dialogue_refuses_bad_inputs_in_one_line(folders, tmp_path, script, speakers, match):
+    path = tmp_path / "script.txt"
+    path.write_text(script)
+    if speakers is None:
+        speakers = ["--speaker", "A", "{a}", PROMPT_TEXT]
+    speakers = [flag.format(a=folders / "a.wav") for flag in speakers]
+    argv = ["dialogue", "--script", str(path), *speakers]
+    with pytest.raises(SystemExit) as error:
+        cli.main(argv + _chain_flags(folders, tmp_path / "out.wav"))
+    message = str(error.value)
+    assert message.startswith("keras-soundstorm dialogue: error:") and "\n" not in message
+    assert re.search(match, message), message
+    assert not (tmp_path / "out.wav").exists() and not (tmp_path / "out.json").exists()

@@ -1,5 +1,7 @@
 """What the pipelines share: checks, mono resampling, SoundStorm over windows, progress bars."""
 
+import math
+
 import numpy as np
 
 from keras_soundstorm import audio
@@ -48,6 +50,12 @@ def mono_at(waveform, rate_in, rate_out, name):
 
 def frames_of(seconds, frame_rate, name):
     """`seconds` as a whole number of frames (at least one)."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+    ):
+        raise ValueError(f"`{name}` must be a finite number of seconds; got {seconds!r}.")
     frames = int(round(seconds * frame_rate))
     if frames < 1:
         raise ValueError(f"`{name}` = {seconds!r} must cover at least one frame.")

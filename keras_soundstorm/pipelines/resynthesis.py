@@ -105,7 +105,7 @@ def _resynthesis_codes(
     source = mono_at(source, source_rate or rate, rate, "source")
     prompt = mono_at(prompt, prompt_rate or rate, rate, "prompt")
     prompt_frames = frames_of(prompt_seconds, codec.frame_rate, "prompt_seconds")
-    window_frames = int(round(window_seconds * codec.frame_rate))
+    window_frames = frames_of(window_seconds, codec.frame_rate, "window_seconds")
     if window_frames <= prompt_frames:
         raise ValueError(
             f"`window_seconds` ({window_seconds}) must exceed `prompt_seconds` ({prompt_seconds}): "

@@ -93,7 +93,7 @@ class Speaker:
         self.text_to_semantic, self.model, self.codec = text_to_semantic, model, codec
         self.frontend = text_frontend(text_to_semantic, symbol_table)
         self.prompt_frames = frames_of(prompt_seconds, codec.frame_rate, "prompt_seconds")
-        self.window_frames = int(round(window_seconds * codec.frame_rate))
+        self.window_frames = frames_of(window_seconds, codec.frame_rate, "window_seconds")
         if self.window_frames <= self.prompt_frames:
             raise ValueError(
                 f"`window_seconds` ({window_seconds}) must exceed `prompt_seconds` "

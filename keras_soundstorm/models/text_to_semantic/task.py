@@ -9,7 +9,8 @@ import keras_hub
 import numpy as np
 from keras import layers, ops
 
-from keras_soundstorm import backend, decoding
+from keras_soundstorm import backend
+from keras_soundstorm.models.soundstorm import decoding
 from keras_soundstorm.models.text_to_semantic import configs
 from keras_soundstorm.models.text_to_semantic.backbone import TextToSemanticBackbone
 from keras_soundstorm.models.text_to_semantic.generate import cached_decode

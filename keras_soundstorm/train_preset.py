@@ -17,23 +17,20 @@ from keras_soundstorm.utils.validation import require_int
 
 
 def train_preset(
-    config,
-    output,
-    data=None,
-    # The run's length and batches.
-    epochs=10,
-    steps_per_epoch=None,
-    batch_size=16,
-    max_frames=128,
-    # The optimizer.
-    learning_rate=3e-4,
-    warmup_steps=0,
-    gradient_accumulation_steps=1,
-    # Seeds, checkpoints, logs and precision.
-    seed=0,
-    resume_dir=None,
-    log_dir=None,
-    dtype=None,
+    config: dict,
+    output: str,
+    data: str | None = None,
+    epochs: int = 10,
+    steps_per_epoch: int | None = None,
+    batch_size: int = 16,
+    max_frames: int = 128,
+    learning_rate: float = 3e-4,
+    warmup_steps: int = 0,
+    gradient_accumulation_steps: int = 1,
+    resume_dir: str | None = None,
+    seed: int = 0,
+    log_dir: str | None = None,
+    dtype: str | None = None,
 ):
     """Trains a `SoundStorm` and saves it to the preset directory `output`.
 

@@ -45,6 +45,7 @@ COMPOSITE_MODULES = {
     "test_pipeline",
     "test_prompting",
     "test_resynthesis",
+    "test_whisper_evaluation",
 }
 
 
@@ -72,6 +73,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "composite: an end-to-end flow of parts tested on every backend elsewhere"
     )
+    config.addinivalue_line("markers", "slow: takes more than ~20 s (deselect: -m 'not slow')")
 
 
 def pytest_collection_modifyitems(items):

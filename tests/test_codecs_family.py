@@ -111,16 +111,20 @@ def test_encode_decode_shapes(case):
 
 def test_quantizer_interface_round_trips(case):
     _, config, codec = case
+    quantizer = codec.quantizer
     latents = codec.encoder(_waveform(samples=8 * math.prod(config["strides"])))
-    codes = codec.quantizer.quantize_latents(latents, num_levels=2)
+    codes = quantizer.quantize_latents(latents, num_levels=2)
     assert tuple(codes.shape) == (2, 8, 2)
-    # Levels 1..k of codes are the nearest sums: re-quantizing their sum gives them back.
-    summed = codec.quantizer.dequantize(codes)
-    assert tuple(summed.shape) == tuple(latents.shape)
-    again = codec.quantizer.quantize_latents(summed, num_levels=1)
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(again)[..., 0], keras.ops.convert_to_numpy(codes)[..., 0]
-    )
+    summed = keras.ops.convert_to_numpy(quantizer.dequantize(codes))
+    assert summed.shape == tuple(latents.shape)
+    one = quantizer.dequantize(codes[..., :1])
+    codebooks = keras.ops.convert_to_numpy(quantizer.codebooks)
+    codes_np = keras.ops.convert_to_numpy(codes)
+    expected = codebooks[0][codes_np[..., 0]] + codebooks[1][codes_np[..., 1]]
+    np.testing.assert_allclose(summed, expected, rtol=1e-6, atol=1e-6)
+    # A code vector of level 1 quantizes back to its code.
+    again = quantizer.quantize_latents(one, num_levels=1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again), codes_np[..., :1])
 
 
 def test_config_round_trip(case):
@@ -243,3 +247,23 @@ def test_load_codec_picks_the_class_of_any_codec_preset(case, tmp_path):
     assert type(kss.codecs.load_codec("soundstream_espeak_16khz")) is SoundStream
     with pytest.raises(ValueError, match="not a codec"):
         kss.codecs.load_codec("soundstorm_espeak_small")
+
+
+def test_speechtokenizer_still_reads_the_old_naming(tmp_path):
+    # Before the codecs shared one naming: `filters`, strides in decoder order.
+    _, config = CASES["SpeechTokenizer"]
+    old = {**config, "strides": tuple(reversed(config["strides"]))}
+    old["filters"] = old.pop("channels")
+    with pytest.warns(DeprecationWarning, match="filters"):
+        codec = SpeechTokenizer(**old)
+    unnamed = lambda c: {k: v for k, v in c.get_config().items() if k != "name"}  # noqa: E731
+    assert unnamed(codec) == unnamed(SpeechTokenizer(**config))
+    preset = tmp_path / "preset"
+    codec.save_to_preset(preset)
+    saved = json.loads((preset / "config.json").read_text())
+    saved["config"].update(old)
+    saved["config"].pop("channels")
+    (preset / "config.json").write_text(json.dumps(saved))
+    with pytest.warns(DeprecationWarning):
+        loaded = SpeechTokenizer.from_preset(preset)
+    assert loaded.get_config() == codec.get_config()

@@ -48,6 +48,13 @@ def check_config(config, name):
     return config
 
 
+# The `train` flags that are `train_preset` arguments of the same name.
+TRAIN_OPTIONS = (
+    "data epochs steps_per_epoch batch_size max_frames learning_rate warmup_steps "
+    "gradient_accumulation_steps seed resume_dir log_dir dtype"
+).split()
+
+
 def train(args):
     from keras_soundstorm.train_preset import train_preset
 
@@ -57,22 +64,8 @@ def train(args):
             f"No --data: training on the toy task (codes = f(conditioning)), config {args.config}."
         )
     start = time.time()
-    train_preset(
-        config,
-        args.output,
-        data=args.data,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch_size,
-        max_frames=args.max_frames,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        seed=args.seed,
-        resume_dir=args.resume_dir,
-        log_dir=args.log_dir,
-        dtype=args.dtype,
-    )
+    options = {name: getattr(args, name) for name in TRAIN_OPTIONS}
+    train_preset(config, args.output, **options)
     print(f"Saved preset {args.output} after {time.time() - start:.0f} s of training.")
 
 

@@ -1,5 +1,7 @@
 """SpeechTokenizer: the codec of the public SoundStorm checkpoints, for inference in Keras."""
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -39,7 +41,7 @@ class SpeechTokenizer(ResidualCodec):
             equals `latent_dim`).
         strides: downsampling per encoder stage, in encoder order as in
             `SoundStream` (the reverse of the reference config's `strides`);
-            `prod(strides)` samples per frame.
+            `prod(strides)` samples per frame. None: `(2, 4, 5, 8)`.
         num_levels: Q, residual quantizer levels.
         codebook_size: C, codes per level.
         lstm_layers: LSTM layers after the encoder and before the decoder
@@ -63,7 +65,7 @@ class SpeechTokenizer(ResidualCodec):
 
     has_semantic_tokens = True
     # Configs saved before the codecs shared one naming: `filters` for
-    # `channels`, `strides` in decoder order. `from_config` migrates them.
+    # `channels`, `strides` in decoder order. `__init__` still reads them.
     legacy_config_keys = ("filters",)
 
     def __init__(
@@ -72,7 +74,7 @@ class SpeechTokenizer(ResidualCodec):
         channels=64,
         latent_dim=1024,
         semantic_dim=768,
-        strides=(2, 4, 5, 8),
+        strides=None,
         num_levels=8,
         codebook_size=1024,
         lstm_layers=2,
@@ -85,7 +87,16 @@ class SpeechTokenizer(ResidualCodec):
         compress=2,
         **kwargs,
     ):
-        strides = tuple(strides)
+        if "filters" in kwargs:  # the naming before the codecs shared one
+            warnings.warn(
+                "SpeechTokenizer(filters=...) is now `channels`, and `strides` are now listed "
+                "in encoder order; the given `strides` are read in the old (decoder) order.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            channels = kwargs.pop("filters")
+            strides = None if strides is None else tuple(reversed(tuple(strides)))
+        strides = (2, 4, 5, 8) if strides is None else tuple(strides)
         if not strides:
             raise ValueError("`strides` must be a non-empty tuple of ints.")
         for name, value, minimum in [
@@ -157,14 +168,6 @@ class SpeechTokenizer(ResidualCodec):
         super().build(input_shape)
         if self.semantic_projection is not None:
             self.semantic_projection.build((None, None, self.latent_dim))
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if "filters" in config:  # a config of the old naming (see `legacy_config_keys`)
-            config["channels"] = config.pop("filters")
-            config["strides"] = tuple(reversed(config.get("strides", (8, 5, 4, 2))))
-        return cls(**config)
 
     def call(self, waveform):
         """Reconstruction with every level: float `[B, N]` (N a multiple of the hop) -> `[B, N]`."""

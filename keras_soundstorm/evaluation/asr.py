@@ -1,5 +1,11 @@
 """Intelligibility: word error rate, and speech recognition with PocketSphinx.
 
+Still used by the eSpeak Table 1 (`evaluation.table1`), the decoding sweep
+(`evaluation.decoding_sweep`) and `examples/tune_decoding.py`, whose recorded
+numbers were measured with it. New evaluations, and `evaluate_test_set`, use
+Whisper (`evaluation.whisper_asr`), which needs no language model built from
+the references.
+
 `SpeechRecognizer` runs the English acoustic model and CMU dictionary that the
 `pocketsphinx` wheel ships, with a small back-off n-gram language model built
 from the sentences being evaluated (so its vocabulary is theirs). PocketSphinx

@@ -20,3 +20,28 @@ def load_for_evaluation(model_preset, codec_preset):
     if model is not None:
         check_compatible(model, codec, corpus)
     return model, codec, corpus
+
+
+def load_model_and_codec(model_preset, codec_preset):
+    """`(model, codec)` from presets: the codec class is read from the preset's config.json.
+
+    A `SpeechTokenizer` preset (e.g. from `kss.convert.speechtokenizer`) or a
+    `SoundStream` one (a shipped name or a directory).
+    """
+    import json
+    import os
+
+    from keras_soundstorm.codecs import SoundStream, SpeechTokenizer
+    from keras_soundstorm.models.soundstorm import SoundStorm
+
+    codec_class = SoundStream
+    config_path = os.path.join(os.fspath(codec_preset), "config.json")
+    if os.path.isfile(config_path):
+        try:
+            with open(config_path) as file:
+                registered = json.load(file).get("registered_name", "")
+        except (OSError, ValueError, AttributeError):
+            registered = ""
+        if registered.endswith(">SpeechTokenizer"):
+            codec_class = SpeechTokenizer
+    return SoundStorm.from_preset(model_preset), codec_class.from_preset(codec_preset)

@@ -41,9 +41,13 @@ def _random_weights(model, seed):
 
 
 @pytest.fixture(scope="module")
-def chain():
+def table():
     symbols = sorted({s for text in TEXTS for s in text_to_symbols(text)})
-    table = SymbolTable({symbol: index for index, symbol in enumerate(symbols)})
+    return SymbolTable({symbol: index for index, symbol in enumerate(symbols)})
+
+
+@pytest.fixture(scope="module")
+def chain(table):
     backbone = kss.TextToSemanticBackbone(
         **{**kss.TEXT_TO_SEMANTIC_CONFIGS["tiny"], "text_vocabulary_size": 64}
     )
@@ -132,8 +136,8 @@ def test_long_text_is_split_at_sentences_and_pieces_continue(chain):
     np.testing.assert_array_equal(result.codes[second["start"] : second["end"], 0], expected)
 
 
-def test_split_text_groups_sentences_within_the_budget(chain):
-    *_, frontend = chain
+def test_split_text_groups_sentences_within_the_budget(table):
+    frontend = TextFrontend(table)
     text = "Hello there. How are you today? Fine, thanks!"
     assert pipelines.split_text(text, frontend, 1000) == [text]
     assert pipelines.split_text(text, frontend, 20) == [

@@ -94,3 +94,12 @@ def test_wav_writer_leaves_nothing_on_error(tmp_path):
         with audio.WavWriter(path, RATE) as writer:
             writer.write(np.zeros(100, "int16"))
     assert os.listdir(tmp_path) == []
+
+
+def test_degenerate_weights_are_an_error(codec, waveform):
+    broken = SpeechTokenizer.from_config(codec.get_config())
+    for target, source in zip(broken.variables, codec.variables):
+        target.assign(source)
+    broken.encoder.output_conv.bias.assign(np.full(broken.latent_dim, np.nan, "float32"))
+    with pytest.raises(ValueError, match="NaN or infinite latents"):
+        WindowedCodec(broken, window_seconds=WINDOW_SECONDS).encode(waveform[: 40 * HOP])

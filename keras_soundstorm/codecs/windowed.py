@@ -89,7 +89,12 @@ class WindowedCodec:
             codes = np.zeros((total, num_levels), "int32")
             head = self._function(("encoder_head", num_levels), self._encoder_head(num_levels))
             for start, end, lo, hi in self._windows(total, self.encoder_head_context):
-                out = head(ops.convert_to_tensor(frames.read(lo, hi)[None]))
+                out, finite = head(ops.convert_to_tensor(frames.read(lo, hi)[None]))
+                if not bool(_numpy(finite)):
+                    raise ValueError(
+                        f"{type(codec).__name__}.encode: the encoder produced NaN or infinite "
+                        "latents for this waveform; the codec's weights are degenerate."
+                    )
                 codes[start:end] = _numpy(out)[0, start - lo : end - lo]
         return codes
 
@@ -146,7 +151,8 @@ class WindowedCodec:
     def _encoder_head(self, num_levels):
         def head(x):
             latents = self.codec.encoder.output_conv(ops.elu(x))
-            return self.codec.quantizer.quantize_latents(latents, num_levels=num_levels)
+            codes = self.codec.quantizer.quantize_latents(latents, num_levels=num_levels)
+            return codes, ops.all(ops.isfinite(latents))
 
         return head
 

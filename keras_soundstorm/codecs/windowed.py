@@ -67,21 +67,22 @@ class WindowedCodec:
     def encode(self, waveform, num_levels=None):
         """Waveform float `[N]` at the codec's rate -> codes int32 `[ceil(N / hop), k]`."""
         codec = self.codec
-        waveform = codec_inputs.checked_waveform(
-            np.asarray(waveform)[None], max_amplitude=getattr(codec, "max_amplitude", None)
-        )[0]
         num_levels = codec_inputs.checked_num_levels(num_levels, codec.num_levels, codec.num_levels)
         if not self.streams:
-            return codec.encode(waveform[None], num_levels=num_levels)[0]
+            return codec.encode(np.asarray(waveform)[None], num_levels=num_levels)[0]
+        waveform = np.asarray(waveform)
+        if waveform.ndim != 1 or not len(waveform):
+            raise ValueError(
+                f"`waveform` must be a non-empty [samples] array; got {waveform.shape}."
+            )
         hop = codec.hop_length
-        waveform = np.pad(waveform, (0, (-len(waveform)) % hop))
-        total = len(waveform) // hop
+        total = -(-len(waveform) // hop)
         encoder = codec.encoder
         with _FrameStores() as stores:
             features = stores.new(total)
             convolve = self._function("encoder_convolutions", self._encoder_convolutions)
             for start, end, lo, hi in self._windows(total, self.encoder_context):
-                out = convolve(ops.convert_to_tensor(waveform[None, lo * hop : hi * hop]))
+                out = convolve(ops.convert_to_tensor(self._samples(waveform, lo, hi)))
                 features.write(start, _numpy(out)[0, start - lo : end - lo])
             frames = features
             if encoder.lstm is not None:
@@ -202,6 +203,18 @@ class WindowedCodec:
             output.write(start, _numpy(y)[0])
 
     # --- Plumbing -----------------------------------------------------------
+
+    def _samples(self, waveform, lo, hi):
+        """Frames `[lo, hi)` of `waveform` as checked float32 `[1, (hi - lo) * hop]`.
+
+        Checked and zero-padded (at the end) per window, so the source is never copied whole.
+        """
+        hop = self.codec.hop_length
+        window = codec_inputs.checked_waveform(
+            waveform[None, lo * hop : hi * hop],
+            max_amplitude=getattr(self.codec, "max_amplitude", None),
+        )
+        return np.pad(window, [(0, 0), (0, (hi - lo) * hop - window.shape[1])])
 
     def _windows(self, total, context):
         """`(start, end, lo, hi)`: frames `[start, end)` kept from a window over `[lo, hi)`."""

@@ -174,7 +174,8 @@ def test_dialogue_turns_in_order_with_times(chain):
     )  # fmt: skip
     start = int(round(turns[1]["start"] * RATE))
     turn = result.waveform[start : start + alone.num_samples]
-    np.testing.assert_array_equal(turn, alone.waveform)
+    # Same codes; TensorFlow's oneDNN kernels may round the decoded floats differently.
+    np.testing.assert_allclose(turn, alone.waveform, rtol=0, atol=1e-5 * np.abs(turn).max())
     again = pipelines.dialogue(
         text_to_semantic, model, codec, script, speakers, pause_seconds=0.01, seed=4, **OPTIONS
     )

@@ -277,6 +277,10 @@ def test_cli_speak_and_dialogue_write_their_files(presets, tmp_path, capsys):
         (["--text", "?!"], "nothing speakable"),
         (["--text", "Hello there.", "--prompt-text", ""], "--prompt-text must be a non-empty"),
         (["--text", "Hello there.", "--output-dir"], "is a directory"),
+        (
+            ["--text", "Hello there.", "--window-seconds", "nan"],
+            "--window-seconds must be a finite",
+        ),
     ],
 )
 def test_cli_speak_refuses_bad_inputs_in_one_line(folders, tmp_path, extra, match):
@@ -285,7 +289,7 @@ def test_cli_speak_refuses_bad_inputs_in_one_line(folders, tmp_path, extra, matc
     if extra[-1] == "--output-dir":
         extra, output = extra[:-1], tmp_path
     with pytest.raises(SystemExit) as error:
-        cli.main(["speak", *flags, *extra, *_chain_flags(folders, output)])
+        cli.main(["speak", *flags, *_chain_flags(folders, output), *extra])
     message = str(error.value)
     assert message.startswith("keras-soundstorm speak: error:") and "\n" not in message
     assert re.search(match, message), message

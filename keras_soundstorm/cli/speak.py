@@ -1,5 +1,6 @@
 """`keras-soundstorm speak` and `dialogue`: over `pipelines.speak_files` / `dialogue_files`."""
 
+import math
 import os
 
 from keras_soundstorm.cli.checks import check_input_file, check_output, check_preset
@@ -78,6 +79,12 @@ def dialogue(args):
 
 
 def _check_chain(args):
+    for flag in ("prompt_seconds", "window_seconds", "temperature", "top_p", "pause_seconds"):
+        value = getattr(args, flag, None)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"--{flag.replace('_', '-')} must be a finite number >= 0; got {value}."
+            )
     check_preset("--text-to-semantic", args.text_to_semantic)
     check_preset("--model", args.model)
     check_preset("--codec", args.codec)

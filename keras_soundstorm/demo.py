@@ -14,12 +14,14 @@ import numpy as np
 from keras_soundstorm import audio
 from keras_soundstorm.data.espeak_corpus import EspeakCorpus
 from keras_soundstorm.data.voices import Voice
+from keras_soundstorm.demo_defaults import (  # noqa: F401  (demo.DEFAULT_* are public)
+    DEFAULT_CODEC,
+    DEFAULT_MODEL,
+    DEFAULT_TEXT,
+    DEFAULT_VOICE,
+)
 from keras_soundstorm.models.soundstorm import prompting
 
-DEFAULT_MODEL = "soundstorm_espeak_small"  # shipped presets, loaded by name
-DEFAULT_CODEC = "soundstream_espeak_16khz"
-DEFAULT_TEXT = "The old lighthouse keeper watched the storm roll in from the sea."
-DEFAULT_VOICE = "en-us+f2/p50/r150"
 MAX_SECONDS = 20.0
 
 
@@ -87,7 +89,7 @@ def run_demo(
         raise ValueError(f"`text` must be a non-empty English sentence; got {text!r}.")
 
     from keras_soundstorm.codecs import SoundStream
-    from keras_soundstorm.evaluation import speaker_similarity
+    from keras_soundstorm.evaluation import cosine_similarity, speaker_embeddings
     from keras_soundstorm.models.soundstorm import SoundStorm
 
     model = SoundStorm.from_preset(model_preset)
@@ -133,15 +135,15 @@ def run_demo(
         corpus.sample_rate,
         title=text,
     )
+    # The prompt is embedded once, not once per comparison.
+    prompt_vector, generated_vector, reference_vector = speaker_embeddings(
+        [prompt.waveform, generated.waveform, reference.waveform], corpus.sample_rate
+    )
     summary = {
         "text": text,
         "voice": voice,
-        "similarity_generated_to_prompt": speaker_similarity(
-            generated.waveform, prompt.waveform, corpus.sample_rate
-        ),
-        "similarity_reference_to_prompt": speaker_similarity(
-            reference.waveform, prompt.waveform, corpus.sample_rate
-        ),
+        "similarity_generated_to_prompt": cosine_similarity(generated_vector, prompt_vector),
+        "similarity_reference_to_prompt": cosine_similarity(reference_vector, prompt_vector),
         "real_time_factor": generated.real_time_factor,
         "generated_seconds": len(generated.waveform) / corpus.sample_rate,
         "output_dir": output_dir,

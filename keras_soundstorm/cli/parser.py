@@ -109,7 +109,7 @@ def build_parser():
     info = commands.add_parser("info", help="versions, devices and (optionally) a preset")
     info.add_argument("preset", nargs="?")
 
-    from keras_soundstorm import demo as demo_module
+    from keras_soundstorm import demo_defaults as demo_module
 
     demo = commands.add_parser(
         "demo", help="speak a sentence in the voice of a 3 s eSpeak prompt (shipped presets)"

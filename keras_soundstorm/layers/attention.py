@@ -9,7 +9,6 @@ import numbers
 
 import keras
 from keras import layers, ops
-from keras_hub.layers import RotaryEmbedding
 
 from keras_soundstorm import backend
 
@@ -224,6 +223,10 @@ class SelfAttention(layers.Layer):
         )
         self.rotary = None
         if self.use_rotary:
+            # Imported here, not at the top: keras_hub imports its model zoo and
+            # TensorFlow, which `import keras_soundstorm.layers` must not pay for.
+            from keras_hub.layers import RotaryEmbedding
+
             self.rotary = RotaryEmbedding(
                 max_wavelength=rotary_max_wavelength,
                 sequence_axis=1,

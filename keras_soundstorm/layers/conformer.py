@@ -11,6 +11,7 @@ import numbers
 import keras
 from keras import layers, ops
 
+from keras_soundstorm import backend
 from keras_soundstorm.layers.attention import (  # noqa: F401 (re-exported for old imports)
     DEFAULT_ATTENTION_CHUNK_SIZE,
     SelfAttention,
@@ -188,6 +189,12 @@ class ConformerBlock(layers.Layer):
         y = self.dropout_layer(y, training=training)
         return self.dropout_layer(self.ffn_out[i](y), training=training)
 
+    def _depthwise_convolution(self, y):
+        """`self.conv_depthwise(y)` through the backend's fastest depthwise kernel."""
+        conv = self.conv_depthwise
+        y = backend.depthwise_conv1d(y, conv.kernel, conv.padding)
+        return y + ops.cast(conv.bias, y.dtype) if conv.use_bias else y
+
     def _convolution(self, x, padding_mask, training):
         y = self.conv_pointwise_in(self.conv_norm(x))
         value, gate = ops.split(y, 2, axis=-1)
@@ -196,7 +203,7 @@ class ConformerBlock(layers.Layer):
         y = y * ops.cast(padding_mask[:, :, None], y.dtype)
         if self.conv_padding is not None:
             y = ops.pad(y, [[0, 0], list(self.conv_padding), [0, 0]])
-        y = self.conv_depthwise(y)
+        y = self._depthwise_convolution(y)
         if self.conv_norm_type == "channel_norm":
             y = self.conv_depthwise_norm(ops.silu(y))
         else:

@@ -47,13 +47,6 @@ _SUBMODULES = {
 
 # Every name of _EXPORTS and _SUBMODULES, and the two imported above (tests/test_startup.py).
 __all__ = [
-    "CONFIGS",
-    "SoundStorm",
-    "SoundStormBackbone",
-    "TEXT_TO_SEMANTIC_CONFIGS",
-    "TextToSemantic",
-    "TextToSemanticBackbone",
-    "TrainingMasker",
     "__version__",
     "audio",
     "codecs",
@@ -73,6 +66,9 @@ __all__ = [
     "SoundStorm",
     "SoundStormBackbone",
     "text",
+    "TEXT_TO_SEMANTIC_CONFIGS",
+    "TextToSemantic",
+    "TextToSemanticBackbone",
     "TrainingMasker",
 ]
 

@@ -234,6 +234,97 @@ def save(path, waveform, sample_rate, clip=False):
     path = os.fspath(path)
     sample_rate = _check_rate(sample_rate, "sample_rate")
     waveform = np.asarray(waveform)
+    pcm = _to_pcm16(waveform, clip)
+    if pcm.shape[0] == 0 or pcm.shape[1] == 0:
+        raise ValueError(f"`waveform` is empty (shape {waveform.shape}); nothing to save.")
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".wav")
+    try:
+        with os.fdopen(handle, "wb") as file, wave.open(file, "wb") as writer:
+            writer.setnchannels(pcm.shape[1])
+            writer.setsampwidth(2)
+            writer.setframerate(sample_rate)
+            writer.writeframes(pcm.tobytes())
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+class WavWriter:
+    """Writes a 16-bit PCM WAV file chunk by chunk; the file appears only when complete.
+
+    Samples go to a temporary file beside `path`, which replaces `path` when
+    the `with` block ends without an error (an error removes it and leaves any
+    old `path` untouched). Memory does not grow with the file's length.
+
+    Args:
+        path: destination; its folder must exist.
+        sample_rate: int, Hz.
+        channels: int in `[1, MAX_CHANNELS]`.
+        clip: if True, samples outside `[-1, 1]` are clipped; by default they
+            raise a ValueError.
+
+    Example:
+    ```python
+    with audio.WavWriter("long.wav", 16000) as writer:
+        for chunk in chunks:  # float [n] in [-1, 1]
+            writer.write(chunk)
+    ```
+    """
+
+    def __init__(self, path, sample_rate, channels=1, clip=False):
+        self.path = os.fspath(path)
+        self.sample_rate = _check_rate(sample_rate, "sample_rate")
+        if (
+            isinstance(channels, bool)
+            or not isinstance(channels, int)
+            or not (1 <= channels <= MAX_CHANNELS)
+        ):
+            raise ValueError(f"`channels` must be an int in [1, {MAX_CHANNELS}]; got {channels!r}.")
+        self.channels = channels
+        self.clip = bool(clip)
+        self.frames_written = 0
+        self._temp_path = None
+        self._writer = None
+
+    def __enter__(self):
+        folder = os.path.dirname(os.path.abspath(self.path))
+        handle, self._temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".wav")
+        self._file = os.fdopen(handle, "wb")
+        self._writer = wave.open(self._file, "wb")
+        self._writer.setnchannels(self.channels)
+        self._writer.setsampwidth(2)
+        self._writer.setframerate(self.sample_rate)
+        return self
+
+    def write(self, chunk):
+        """Appends float samples `[n]` (mono) or `[n, channels]`."""
+        if self._writer is None:
+            raise ValueError("`WavWriter.write` is only valid inside its `with` block.")
+        pcm = _to_pcm16(chunk, self.clip, self.channels)
+        self._writer.writeframes(pcm.tobytes())
+        self.frames_written += len(pcm)
+
+    def __exit__(self, error_type, error, traceback):
+        try:
+            self._writer.close()  # patches the header's lengths
+            self._file.close()
+            if error_type is None:
+                if not self.frames_written:
+                    raise ValueError(f"No samples were written to {self.path!r}.")
+                os.replace(self._temp_path, self.path)
+        finally:
+            self._writer = None
+            if os.path.exists(self._temp_path):
+                os.remove(self._temp_path)
+        return False
+
+
+def _to_pcm16(waveform, clip, channels=None):
+    """Checked float `[N]` / `[N, C]` in [-1, 1] -> int16 `[N, C]` (see `save`)."""
+    waveform = np.asarray(waveform)
     if waveform.dtype.kind in "iu":
         raise ValueError(
             f"`waveform` must hold float samples in [-1, 1]; got integers ({waveform.dtype}). "
@@ -252,12 +343,12 @@ def save(path, waveform, sample_rate, clip=False):
             f"`save` takes [N] or channels-last [N, channels] with at most {MAX_CHANNELS} "
             "channels. For a channels-first [channels, N] array pass `waveform.T`."
         )
-    if waveform.shape[0] == 0 or waveform.shape[1] == 0:
-        raise ValueError(f"`waveform` is empty (shape {waveform.shape}); nothing to save.")
+    if channels is not None and waveform.shape[1] != channels:
+        raise ValueError(f"`waveform` has {waveform.shape[1]} channels; expected {channels}.")
     waveform = waveform.astype("float64")
     if not np.all(np.isfinite(waveform)):
         raise ValueError("`waveform` contains NaN or inf; cannot save it.")
-    peak = float(np.max(np.abs(waveform)))
+    peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
     if peak > 1.0:
         if not clip:
             raise ValueError(
@@ -266,20 +357,7 @@ def save(path, waveform, sample_rate, clip=False):
             )
         waveform = np.clip(waveform, -1.0, 1.0)
     # Decoders divide by 2**15; +1.0 itself becomes the largest int16, 32767.
-    pcm = np.clip(np.round(waveform * 32768.0), -32768, 32767).astype("<i2")
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".wav")
-    try:
-        with os.fdopen(handle, "wb") as file, wave.open(file, "wb") as writer:
-            writer.setnchannels(pcm.shape[1])
-            writer.setsampwidth(2)
-            writer.setframerate(sample_rate)
-            writer.writeframes(pcm.tobytes())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    return np.clip(np.round(waveform * 32768.0), -32768, 32767).astype("<i2")
 
 
 def _check_rate(rate, name):

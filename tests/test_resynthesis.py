@@ -20,7 +20,7 @@ PROMPT_SECONDS, WINDOW_SECONDS = 0.01, 0.05  # 8 and 40 frames: 32 new frames pe
 @pytest.fixture(scope="module")
 def pair():
     codec = SpeechTokenizer(
-        sample_rate=RATE, filters=4, latent_dim=16, semantic_dim=8, strides=(4, 5),
+        sample_rate=RATE, channels=4, latent_dim=16, semantic_dim=8, strides=(5, 4),
         num_levels=3, codebook_size=32, lstm_layers=1,
     )  # fmt: skip
     codec.encode(np.zeros((1, HOP * 4), "float32"))
@@ -66,7 +66,7 @@ def test_windows_continue_each_other_and_duration_is_kept(pair):
 def test_mismatched_pair_is_rejected(pair):
     model, _ = pair
     codec = SpeechTokenizer(
-        sample_rate=RATE, filters=4, latent_dim=16, semantic_dim=8, strides=(4, 5),
+        sample_rate=RATE, channels=4, latent_dim=16, semantic_dim=8, strides=(5, 4),
         num_levels=3, codebook_size=16, lstm_layers=1,
     )  # fmt: skip
     with pytest.raises(ValueError, match="codebook size"):

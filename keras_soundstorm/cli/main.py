@@ -15,6 +15,7 @@ from keras_soundstorm.cli.generate import generate
 from keras_soundstorm.cli.info import info
 from keras_soundstorm.cli.parser import build_parser
 from keras_soundstorm.cli.resynthesize import resynthesize
+from keras_soundstorm.cli.speak import dialogue, speak
 from keras_soundstorm.cli.tokenize import tokenize
 from keras_soundstorm.cli.train import quickstart, train
 
@@ -29,6 +30,8 @@ COMMANDS = {
     "evaluate": evaluate,
     "convert": convert,
     "resynthesize": resynthesize,
+    "speak": speak,
+    "dialogue": dialogue,
 }
 
 

@@ -221,4 +221,55 @@ def build_parser():
         "--steps", type=parse_steps, help="steps per level, e.g. 16,1,1 (default: the preset's)"
     )
     resynthesize.add_argument("--seed", type=int, default=0)
+    _add_speech_commands(commands)
     return parser
+
+
+def _add_speech_commands(commands):
+    """`speak` and `dialogue`: text in a voice through text-to-semantic + SoundStorm + codec."""
+    speak = commands.add_parser(
+        "speak", help="say new text in a prompt's voice (text-to-semantic + SoundStorm + codec)"
+    )
+    speak.add_argument("--text", required=True, help="what to say")
+    speak.add_argument("--prompt", required=True, help="audio of the voice (any rate)")
+    speak.add_argument("--prompt-text", required=True, help="what the prompt says")
+    dialogue = commands.add_parser(
+        "dialogue", help="speak a script of 'NAME: text' lines, each in its speaker's voice"
+    )
+    dialogue.add_argument("--script", required=True, help="text file of 'NAME: text' lines")
+    dialogue.add_argument(
+        "--speaker",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "WAV", "TRANSCRIPT"),
+        help="a speaker of the script: name, voice recording, what it says (repeat per speaker)",
+    )
+    dialogue.add_argument(
+        "--pause-seconds", type=float, default=0.2, help="silence between turns (default 0.2)"
+    )
+    for command, output in [(speak, "WAV file to write"), (dialogue, "WAV file (+ .json turns)")]:
+        command.add_argument(
+            "--text-to-semantic", required=True, help="TextToSemantic preset directory"
+        )
+        command.add_argument("--model", required=True, help="SoundStorm preset directory")
+        command.add_argument("--codec", required=True, help="SpeechTokenizer preset directory")
+        command.add_argument("--output", required=True, help=output)
+        command.add_argument(
+            "--prompt-seconds",
+            type=float,
+            default=3.0,
+            help="seconds of the voice's end used as SoundStorm's acoustic prompt (default 3)",
+        )
+        command.add_argument(
+            "--window-seconds",
+            type=float,
+            default=20.0,
+            help="seconds per SoundStorm window, prompt included (default 20)",
+        )
+        command.add_argument("--temperature", type=float, default=1.0, help="text-to-semantic")
+        command.add_argument("--top-k", type=int, help="text-to-semantic (default: none)")
+        command.add_argument("--top-p", type=float, default=1.0, help="text-to-semantic")
+        command.add_argument(
+            "--steps", type=parse_steps, help="SoundStorm steps per level, e.g. 16,1,1"
+        )
+        command.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,7 @@ def resynthesize(args):
         seed=args.seed,
         steps_per_level=args.steps,
     )
-    seconds = len(result.waveform) / result.sample_rate
+    seconds = result.num_samples / result.sample_rate
     print(
         f"Wrote {args.output}: {seconds:.2f} s at {result.sample_rate} Hz in "
         f"{len(result.windows)} window(s)."

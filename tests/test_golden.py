@@ -33,7 +33,7 @@ VOICE = "en-us+f2/p50/r150"
 def run_shipped_pair():
     """`{sentence_id: {"codes": [[...]], "level1_accuracy": float}}` of the shipped pair."""
     import keras_soundstorm as kss
-    from keras_soundstorm import prompting
+    from keras_soundstorm.models.soundstorm import prompting
     from keras_soundstorm.data import EspeakCorpus
 
     model = kss.SoundStorm.from_preset("soundstorm_espeak_small")

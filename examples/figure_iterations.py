@@ -73,6 +73,21 @@ def _score(speech, text, prompt_embedding, rate, recognizer):
     }
 
 
+def cached_records(iterations, work_dir, seed):
+    """`{"codec": [record], N: [record]}` of the cached utterances scored at every count."""
+    records = {"codec": [], **{n: [] for n in iterations}}
+    for name in sorted(os.listdir(work_dir)):
+        cached = _read(os.path.join(work_dir, name)) if name.endswith(f"seed{seed}.json") else None
+        if cached is None or any(k not in cached for k in ["codec", *map(str, iterations)]):
+            continue
+        records["codec"].append(cached["codec"])
+        for n in iterations:
+            records[n].append(cached[str(n)])
+    if not records["codec"]:
+        raise ValueError(f"{work_dir!r} holds no utterance scored at every count {iterations}.")
+    return records
+
+
 def espeak_records(model_preset, codec_preset, iterations, sentences, work_dir, seed):
     """`{"codec": [record], N: [record]}` on eSpeak held-out sentences (cached in `work_dir`)."""
     from tqdm.auto import tqdm
@@ -210,6 +225,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", required=True, help="per-utterance cache (resumable)")
     parser.add_argument("--output", required=True, help="writes OUTPUT.json and OUTPUT.png")
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="eSpeak: plot the utterances --work-dir holds at every count (a run cut short)",
+    )
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.iterations) or args.sentences < 1 or args.seed < 0:
         parser.error("--iterations and --sentences must be >= 1, --seed >= 0")
@@ -220,6 +240,11 @@ def main(argv=None):
             args.work_dir, args.seed,
         )  # fmt: skip
         source = f"test set {args.test_set}"
+    elif args.cached_only:
+        records = cached_records(iterations, args.work_dir, args.seed)
+        settings, count = {"model": args.model, "codec": args.codec}, len(records["codec"])
+        rows = summarize_records(records, seed=args.seed)
+        source = "eSpeak held-out sentences"
     else:
         records, settings, count = espeak_records(
             args.model, args.codec, iterations, args.sentences, args.work_dir, args.seed

@@ -358,6 +358,32 @@ def evaluate_table1(
     return rows
 
 
+def table1_rows_from_cache(cache_dir, decoding, seed=0):
+    """Whisper rows of the utterances a (maybe unfinished) run kept in `cache_dir`.
+
+    For a run stopped short: every finished utterance of each voice group
+    counts (so the groups may differ in size; `num_utterances` says).
+    `decoding`: the model's decoding settings, stored in the SoundStorm rows.
+    """
+    folder = os.path.join(cache_dir, "utterances")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    rows = []
+    for group in EVALUATION_SPLITS:
+        prefix = group.replace(" ", "_") + "-"
+        records = [_read_cache(os.path.join(folder, n)) for n in names if n.startswith(prefix)]
+        records = [r for r in records if r is not None]
+        if not records:
+            raise ValueError(f"`cache_dir` {cache_dir!r} holds no utterance of {group}.")
+        for system in SYSTEMS:
+            items = [record[system] for record in records]
+            row = {**table1_row(group, system, items), "asr": "whisper"}
+            row.update(_whisper_row_extras(items, seed))
+            if system.startswith("soundstorm"):
+                row["decoding"] = dict(decoding)
+            rows.append(row)
+    return rows
+
+
 def _check_cache_settings(cache_dir, settings):
     """Refuses a cache of a run with other settings."""
     path = os.path.join(cache_dir, "settings.json")

@@ -244,6 +244,13 @@ def test_table1_with_whisper_has_intervals_and_resumes(tiny_presets, corpus, tmp
     first.write_text(json.dumps(record))
     again = table1.evaluate_table1(model, codec, corpus, cache_dir=str(cache), **kwargs)
     assert any(e == 77 for row in again for e, _ in row["word_errors"])
+    # The rows of a run cut short, from its cache alone.
+    cached = table1.table1_rows_from_cache(str(cache), model.decoding)
+    assert [(r["group"], r["system"], r["num_utterances"]) for r in cached] == [
+        (r["group"], r["system"], r["num_utterances"]) for r in again
+    ]
+    assert [r["wer"] for r in cached] == pytest.approx([r["wer"] for r in again])
+    assert [r["dnsmos_ovrl"] for r in cached] == pytest.approx([r["dnsmos_ovrl"] for r in again])
     with pytest.raises(ValueError, match="other settings"):
         table1.evaluate_table1(model, codec, corpus, cache_dir=str(cache), seed=1, **kwargs)
     markdown = report.table1_markdown(rows)

@@ -208,7 +208,7 @@ def plot(jsonl_path, png_path):
         rows = [json.loads(line) for line in file if line.strip()]
     if not rows:
         raise ValueError(f"{jsonl_path!r} holds no measurement.")
-    figure, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     names = sorted({(r["implementation"], r["backend"]) for r in rows})
     for implementation, backend in names:
         mine = sorted(

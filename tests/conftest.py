@@ -41,6 +41,7 @@ BACKEND_INDEPENDENT_MODULES = {
 # (`-m "not composite"` in the others), to keep CI's wall time down.
 COMPOSITE_MODULES = {
     "test_benchmark_script",
+    "test_cli_evaluate",
     "test_notebooks",
     "test_pipeline",
     "test_prompting",

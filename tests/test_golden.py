@@ -33,8 +33,8 @@ VOICE = "en-us+f2/p50/r150"
 def run_shipped_pair():
     """`{sentence_id: {"codes": [[...]], "level1_accuracy": float}}` of the shipped pair."""
     import keras_soundstorm as kss
-    from keras_soundstorm import prompting
     from keras_soundstorm.data import EspeakCorpus
+    from keras_soundstorm.models.soundstorm import prompting
 
     model = kss.SoundStorm.from_preset("soundstorm_espeak_small")
     codec = kss.codecs.SoundStream.from_preset("soundstream_espeak_16khz")

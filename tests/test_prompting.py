@@ -162,7 +162,12 @@ def test_timbre_identified_needs_the_own_prompt_nearest_among_other_variants():
 
 def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
     rows = table1.run_table1(
-        tiny_presets[0], tiny_presets[1], str(tmp_path), num_sentences=1, group_size=4
+        tiny_presets[0],
+        tiny_presets[1],
+        str(tmp_path),
+        num_sentences=1,
+        group_size=4,
+        asr="pocketsphinx",
     )
     assert [(r["group"], r["system"]) for r in rows] == [
         (group, system) for group in EVALUATION_SPLITS for system in table1.SYSTEMS
@@ -206,6 +211,62 @@ def test_table1_rows_markdown_and_plot(tiny_presets, corpus, tmp_path):
     assert "Decoding: steps_per_level=None, temperature=1.0," in markdown
     assert "target >= 0.9" in markdown and "eSpeak's own WER" in markdown
     assert os.path.getsize(tmp_path / "table1.png") > 10_000
+
+
+def test_table1_with_whisper_has_intervals_and_resumes(tiny_presets, corpus, tmp_path):
+    pytest.importorskip("faster_whisper", reason="the evaluation extra is not installed")
+    from keras_soundstorm.evaluation.whisper_asr import WhisperRecognizer
+
+    model = kss.SoundStorm.from_preset(tiny_presets[0])
+    codec = SoundStream.from_preset(tiny_presets[1])
+    kwargs = dict(num_sentences=2, recognizer=WhisperRecognizer("tiny.en"), progress=False)
+    cache = tmp_path / "cache"
+    rows = table1.evaluate_table1(model, codec, corpus, cache_dir=str(cache), **kwargs)
+    assert [(r["group"], r["system"]) for r in rows] == [
+        (group, system) for group in EVALUATION_SPLITS for system in table1.SYSTEMS
+    ]
+    for row in rows:
+        assert row["asr"] == "whisper" and row["num_utterances"] == 2
+        assert "wer_corpus_lm" not in row and len(row["transcripts"]) == 2
+        errors, words = np.sum(row["word_errors"], axis=0)
+        assert row["wer"] == pytest.approx(errors / words)
+        for key in ("wer", *table1.INTERVAL_KEYS):
+            low, high = row[f"{key}_interval"]
+            assert low - 1e-9 <= row[key] <= high + 1e-9
+        assert 1.0 <= row["dnsmos_ovrl"] <= 5.0
+
+    # Whisper hears eSpeak's sentences (tiny.en misreads ~45% of their words, see
+    # docs/whisper_validation.md) far better than an untrained model's noise.
+    def pooled(system):
+        pairs = [p for row in rows if row["system"] == system for p in row["word_errors"]]
+        return aggregate.pooled_wer(pairs)
+
+    assert pooled("original") < 0.8
+    assert pooled("original") < pooled("soundstorm, no prompt")
+    assert len(os.listdir(cache / "utterances")) == 4  # 2 sentences x 2 voice groups
+    # Resume: a cached utterance is read back, not recomputed (a marked entry shows it).
+    first = sorted((cache / "utterances").iterdir())[0]
+    record = json.loads(first.read_text())
+    record["original"]["word_errors"] = [77, record["original"]["word_errors"][1]]
+    first.write_text(json.dumps(record))
+    again = table1.evaluate_table1(model, codec, corpus, cache_dir=str(cache), **kwargs)
+    assert any(e == 77 for row in again for e, _ in row["word_errors"])
+    # The rows of a run cut short, from its cache alone.
+    cached = table1.table1_rows_from_cache(str(cache), model.decoding)
+    assert [(r["group"], r["system"], r["num_utterances"]) for r in cached] == [
+        (r["group"], r["system"], r["num_utterances"]) for r in again
+    ]
+    assert [r["wer"] for r in cached] == pytest.approx([r["wer"] for r in again])
+    assert [r["dnsmos_ovrl"] for r in cached] == pytest.approx([r["dnsmos_ovrl"] for r in again])
+    with pytest.raises(ValueError, match="other settings"):
+        table1.evaluate_table1(model, codec, corpus, cache_dir=str(cache), seed=1, **kwargs)
+    markdown = report.table1_markdown(rows)
+    assert "| WER (Whisper base) | DNSMOS OVRL |" in markdown and "95% bootstrap" in markdown
+    assert "WER with prompt / codec" in report.table1_checks(rows)
+    report.plot_table1(rows, str(tmp_path / "table1.png"))
+    assert os.path.getsize(tmp_path / "table1.png") > 10_000
+    with pytest.raises(ValueError, match="asr"):
+        table1.evaluate_table1(model, codec, corpus, asr="vosk")
 
 
 def test_wer_ratio_interval_is_a_paired_bootstrap():
@@ -297,9 +358,8 @@ def test_decoding_sweep_scores_resumes_and_chooses(tiny_presets, corpus, tmp_pat
     )
     settings = [{"temperature": 1.0}, {"temperature": 0.5, "top_k": 3}]
     cache = str(tmp_path / "rows.json")
-    rows = decoding_sweep.sweep_decoding(
-        model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
-    )
+    sweep = dict(num_sentences=1, group_size=4, cache_path=cache, asr="pocketsphinx")
+    rows = decoding_sweep.sweep_decoding(model, codec, corpus, settings, **sweep)
     groups = list(decoding_sweep.TUNING_SPLITS)
     names = ["codec", "temperature=1.0", "temperature=0.5, top_k=3"]
     assert [(r["group"], r["setting"]) for r in rows] == [(g, n) for n in names for g in groups]
@@ -320,14 +380,12 @@ def test_decoding_sweep_scores_resumes_and_chooses(tiny_presets, corpus, tmp_pat
     # A rerun reads finished points from the cache and computes none of them again.
     monkeypatch.setattr(prompting, "speak", lambda *a, **k: pytest.fail("regenerated"))
     monkeypatch.setattr(codec, "decode", lambda *a, **k: pytest.fail("decoded again"))
-    again = decoding_sweep.sweep_decoding(
-        model, codec, corpus, settings, num_sentences=1, group_size=4, cache_path=cache
-    )
+    again = decoding_sweep.sweep_decoding(model, codec, corpus, settings, **sweep)
     assert again == json.loads(json.dumps(rows))
     # A cache of other utterances (or model, seed, ...) is refused, not reused.
     with pytest.raises(ValueError, match="other.*utterances.*delete it"):
         decoding_sweep.sweep_decoding(
-            model, codec, corpus, settings, num_sentences=2, group_size=4, cache_path=cache
+            model, codec, corpus, settings, **{**sweep, "num_sentences": 2}
         )
     decoding_sweep.plot_guidance_sweep(rows, str(tmp_path / "sweep.png"))
     assert (tmp_path / "sweep.png").stat().st_size > 1000

@@ -9,7 +9,8 @@ import re
 import sys
 
 from keras_soundstorm.cli.convert import convert
-from keras_soundstorm.cli.demo import demo, evaluate
+from keras_soundstorm.cli.demo import demo
+from keras_soundstorm.cli.evaluate import evaluate
 from keras_soundstorm.cli.export import export
 from keras_soundstorm.cli.generate import generate
 from keras_soundstorm.cli.info import info

@@ -126,22 +126,49 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0)
 
     evaluate = commands.add_parser(
-        "evaluate", help="Table-1 style evaluation on held-out sentences (markdown + PNG)"
+        "evaluate",
+        help="Table 1 (WER with Whisper, DNSMOS, voice preservation, acoustic consistency) on a "
+        "test set of recordings, or on held-out eSpeak sentences (markdown + JSON + PNG)",
     )
     evaluate.add_argument("--model", default=demo_module.DEFAULT_MODEL, help="SoundStorm preset")
-    evaluate.add_argument("--codec", default=demo_module.DEFAULT_CODEC, help="SoundStream preset")
+    evaluate.add_argument(
+        "--codec", default=demo_module.DEFAULT_CODEC, help="codec preset (SoundStream or "
+        "SpeechTokenizer)"
+    )  # fmt: skip
     evaluate.add_argument("--output", default="outputs/evaluation", help="output directory")
+    evaluate.add_argument(
+        "--test-set",
+        help="folder of recordings with transcripts (LibriSpeech *.flac + *.trans.txt, or "
+        "name.wav + name.txt); every speaker needs >= 2 utterances (the prompt). Without it: "
+        "the eSpeak Table 1 of an eSpeak pair",
+    )
+    evaluate.add_argument(
+        "--max-utterances", type=int, help="--test-set: evaluate this many, drawn with --seed"
+    )
+    evaluate.add_argument(
+        "--prompt-seconds",
+        type=float,
+        default=3.0,
+        help="--test-set: prompt length (other utterances of the speaker)",
+    )
     evaluate.add_argument(
         "--num-sentences",
         type=int,
-        help="held-out sentences per voice group (default: all 40; 20 with --codec-only)",
+        help="eSpeak: held-out sentences per voice group (default: all 40; 20 with --codec-only)",
+    )
+    evaluate.add_argument(
+        "--asr",
+        choices=("whisper", "pocketsphinx"),
+        default="whisper",
+        help="eSpeak Table 1: Whisper base (default), or PocketSphinx with sentence-group "
+        "language models (the earlier measure)",
     )
     evaluate.add_argument(
         "--lm-group-size",
         type=int,
         default=8,
-        help="sentences per language model of the sensitive WER (groups fixed by sentence id, "
-        "the spoken sentence among them)",
+        help="--asr pocketsphinx: sentences per language model of the sensitive WER (groups "
+        "fixed by sentence id, the spoken sentence among them)",
     )
     evaluate.add_argument(
         "--codec-only",

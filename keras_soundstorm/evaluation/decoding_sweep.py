@@ -23,13 +23,40 @@ CODEC = "codec"
 
 
 def _score(speech, sentence_id, text, voice, prompt_embedding, prompt_embeddings, tools):
-    recognizer, word_errors, speaker_embedding, cosine_similarity, rate = tools
+    errors_of, speaker_embedding, cosine_similarity, rate = tools
     embedding = speaker_embedding(speech, rate)
     return {
-        "word_errors": list(word_errors(text, recognizer.transcribe(speech, rate, sentence_id))),
+        "word_errors": list(errors_of(speech, text, sentence_id)),
         "voice_preservation": float(cosine_similarity(prompt_embedding, embedding)),
         "timbre_identified": float(timbre_identified(embedding, voice, prompt_embeddings)),
     }
+
+
+def _word_errors_function(asr, recognizer, corpus, tuning_ids, group_size, rate):
+    """`errors_of(speech, text, sentence_id) -> (errors, words)` of the chosen recognizer."""
+    if asr == "pocketsphinx":
+        from keras_soundstorm.evaluation.asr import GroupedSpeechRecognizer, word_errors
+
+        grouped = GroupedSpeechRecognizer(
+            {i: corpus.sentences[i] for i in tuning_ids}, group_size=group_size
+        )
+
+        def errors_of(speech, text, sentence_id):
+            return word_errors(text, grouped.transcribe(speech, rate, sentence_id))
+
+        errors_of.model_name = "pocketsphinx"
+        return errors_of
+    if asr != "whisper":
+        raise ValueError(f"`asr` must be 'whisper' or 'pocketsphinx'; got {asr!r}.")
+    from keras_soundstorm.evaluation.whisper_asr import WhisperRecognizer, whisper_word_errors
+
+    whisper = WhisperRecognizer() if recognizer is None else recognizer
+
+    def errors_of(speech, text, sentence_id):
+        return whisper_word_errors(text, whisper.transcribe(speech, rate))
+
+    errors_of.model_name = whisper.model_name
+    return errors_of
 
 
 def weights_fingerprint(layer):
@@ -82,6 +109,8 @@ def sweep_decoding(
     group_size=8,
     cache_path=None,
     progress=True,
+    asr="whisper",
+    recognizer=None,
 ):
     """Scores each decoding setting on the tuning sentences; returns rows.
 
@@ -92,12 +121,17 @@ def sweep_decoding(
             default (`DECODING_DEFAULTS`), never the model's stored one, so
             a point means the same whatever the preset holds.
         num_sentences: tuning sentences per voice group; None: all (24).
-        group_size: sentences per language model of the WER (among the
-            tuning sentences; see `asr.GroupedSpeechRecognizer`).
+        group_size: with `asr="pocketsphinx"`, sentences per language model
+            of the WER (among the tuning sentences; see
+            `asr.GroupedSpeechRecognizer`).
         cache_path: a JSON file of finished rows: a rerun skips the settings
             it holds (the sweep resumes after an interruption). A cache of
             another model, codec, seed, utterance set or group size is a
             ValueError, never reused.
+        asr: `"whisper"` (default: Whisper base, `whisper_asr`, no language
+            model) or `"pocketsphinx"` (the earlier grouped-language-model
+            WER, with which the shipped decoding was chosen).
+        recognizer: the `WhisperRecognizer` to use (default: Whisper base).
 
     Returns a list of dicts, a `"codec"` row and one per setting for each
     voice group: `group`, `setting` (`setting_name`), `decoding`, `wer`,
@@ -106,7 +140,6 @@ def sweep_decoding(
     """
     from tqdm.auto import tqdm
 
-    from keras_soundstorm.evaluation.asr import GroupedSpeechRecognizer, word_errors
     from keras_soundstorm.evaluation.speaker import cosine_similarity, speaker_embedding
     from keras_soundstorm.models.soundstorm.decoding_settings import DECODING_DEFAULTS
     from keras_soundstorm.models.soundstorm.prompting import speak, voice_prompt
@@ -125,10 +158,8 @@ def sweep_decoding(
     if isinstance(num_sentences, bool) or not isinstance(num_sentences, int) or num_sentences < 1:
         raise ValueError(f"`num_sentences` must be None or an int >= 1; got {num_sentences!r}.")
     rate = corpus.sample_rate
-    recognizer = GroupedSpeechRecognizer(
-        {i: corpus.sentences[i] for i in tuning_ids}, group_size=group_size
-    )
-    tools = (recognizer, word_errors, speaker_embedding, cosine_similarity, rate)
+    errors_of = _word_errors_function(asr, recognizer, corpus, tuning_ids, group_size, rate)
+    tools = (errors_of, speaker_embedding, cosine_similarity, rate)
     pairs = {
         group: corpus.split(split, voices_per_sentence=1)[:num_sentences]
         for group, split in TUNING_SPLITS.items()
@@ -142,6 +173,7 @@ def sweep_decoding(
         "codec_weights": weights_fingerprint(codec),
         "seed": seed,
         "group_size": group_size,
+        "asr": asr if asr == "pocketsphinx" else f"whisper {errors_of.model_name}",
         "utterances": {group: [list(pair) for pair in p] for group, p in pairs.items()},
     }
     done = _read_cache(cache_path, context)
@@ -186,7 +218,7 @@ def sweep_decoding(
                         tools,
                     )
                 )
-            done[(group, name)] = _summary(group, name, setting, items)
+            done[(group, name)] = {**_summary(group, name, setting, items), "asr": context["asr"]}
             save()
     wanted = [(group, name) for name, _ in points for group in pairs]
     return [done[key] for key in wanted]
@@ -251,6 +283,10 @@ def sweep_markdown(rows, chosen=None):
     return "\n".join(lines) + "\n"
 
 
+def _by_whisper(rows):
+    return all(str(row.get("asr", "")).startswith("whisper") for row in rows)
+
+
 def plot_guidance_sweep(rows, path, chosen=None):
     """WER, voice preservation and timbre identification vs guidance scale: a PNG.
 
@@ -271,7 +307,7 @@ def plot_guidance_sweep(rows, path, chosen=None):
         if key != "guidance_scale" and len({str(r["decoding"][key]) for r in settings}) > 1
     )
     metrics = [
-        ("wer", "WER (8-sentence LM)"),
+        ("wer", "WER (Whisper)" if _by_whisper(rows) else "WER (8-sentence LM)"),
         ("voice_preservation", "voice preservation"),
         ("timbre_identified", "timbre identified"),
     ]

@@ -23,6 +23,8 @@ def table1_markdown(rows):
     of a group of n sentences holding the one spoken); `WER (m-sentence LM)`
     the earlier one (`wer_corpus_lm`: one model of all m evaluated sentences).
     """
+    if rows and rows[0].get("asr") == "whisper":
+        return _whisper_table1_markdown(rows)
     group_lm = _lm_label(rows, "lm_group_size", "grouped")
     corpus_lm = _lm_label(rows, "corpus_lm_sentences", "all-sentence")
     lines = [
@@ -41,6 +43,40 @@ def table1_markdown(rows):
             f"{row['real_time_factor']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _with_interval(row, key, spec):
+    low, high = row[f"{key}_interval"]
+    return f"{row[key]:{spec}} ({low:{spec}}-{high:{spec}})"
+
+
+def _whisper_table1_markdown(rows):
+    """Whisper rows of `evaluate_table1`: each value with its 95% bootstrap interval."""
+    lines = [
+        "| voices | system | WER (Whisper base) | DNSMOS OVRL | DNSMOS SIG | DNSMOS BAK "
+        "| voice preservation | acoustic consistency | timbre identified | MCD (dB) "
+        "| level-1 token acc. | real-time factor | utterances |",
+        "|---" * 13 + "|",
+    ]
+    for row in rows:
+        accuracy = "-" if row["level1_accuracy"] is None else f"{row['level1_accuracy']:.1%}"
+        cells = [
+            _with_interval(row, "wer", ".1%"),
+            _with_interval(row, "dnsmos_ovrl", ".2f"),
+            _with_interval(row, "dnsmos_sig", ".2f"),
+            _with_interval(row, "dnsmos_bak", ".2f"),
+            _with_interval(row, "voice_preservation", ".3f"),
+            _with_interval(row, "acoustic_consistency", ".3f"),
+            _with_interval(row, "timbre_identified", ".0%"),
+            _with_interval(row, "mcd_db", ".2f"),
+            accuracy,
+            f"{row['real_time_factor']:.3f}",
+            str(row["num_utterances"]),
+        ]
+        lines.append(f"| {row['group']} | {row['system']} | " + " | ".join(cells) + " |")
+    return (
+        "\n".join(lines) + "\n\nIn brackets: 95% bootstrap intervals over the group's utterances.\n"
+    )
 
 
 def _wer_ratio(prompted, codec, key):
@@ -105,6 +141,10 @@ def plot_table1(rows, path):
         ("timbre_identified", "timbre identified (fraction)"),
         ("wer", f"WER, {_lm_label(rows, 'lm_group_size', 'grouped')} LM"),
     ]
+    whisper = all(row.get("asr") == "whisper" for row in rows)
+    if whisper:
+        metrics[2] = ("wer", "WER, Whisper base")
+        metrics.append(("dnsmos_ovrl", "DNSMOS OVRL"))
     if all(row.get("wer_corpus_lm") is not None for row in rows):
         label = _lm_label(rows, "corpus_lm_sentences", "all-sentence")
         metrics.append(("wer_corpus_lm", f"WER, {label} LM"))
@@ -117,14 +157,28 @@ def plot_table1(rows, path):
                 next(r[key] for r in rows if r["group"] == group and r["system"] == s)
                 for s in systems
             ]
-            axis.bar(positions + k * width, values, width, label=group)
+            errors = None
+            if whisper:
+                chosen = [
+                    next(r for r in rows if r["group"] == group and r["system"] == s)
+                    for s in systems
+                ]
+                errors = np.maximum(
+                    [
+                        [r[key] - r[f"{key}_interval"][0] for r in chosen],
+                        [r[f"{key}_interval"][1] - r[key] for r in chosen],
+                    ],
+                    0,
+                )
+            axis.bar(positions + k * width, values, width, yerr=errors, capsize=2, label=group)
         axis.set_xticks(positions + width * (len(groups) - 1) / 2)
         axis.set_xticklabels(
             [s.replace("soundstorm, ", "SoundStorm\n") for s in systems], fontsize=8
         )
         axis.set_title(label)
-    top = max(axis.get_ylim()[1] for axis in axes[2:])
-    for axis in axes[2:]:  # the WER panels share a scale
+    wer_axes = axes[2:3] if whisper else axes[2:]
+    top = max(axis.get_ylim()[1] for axis in wer_axes)
+    for axis in wer_axes:  # the WER panels share a scale
         axis.set_ylim(0, top)
     axes[0].legend(loc="lower left", fontsize=8)
     figure.tight_layout()

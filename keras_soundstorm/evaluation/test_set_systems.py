@@ -32,7 +32,7 @@ PAIR_KINDS = ("semantic", "phonemes")
 def pair_kind(model, codec):
     """`"semantic"` or `"phonemes"` (see the module docstring); ValueError if neither fits."""
     backbone = model.backbone
-    if hasattr(codec, "semantic_tokens"):
+    if getattr(codec, "has_semantic_tokens", False):
         check_pair(model, codec)
         return "semantic"
     problems = []

@@ -28,10 +28,10 @@ BACKEND_INDEPENDENT_MODULES = {
     "test_audio",
     "test_espeak",
     "test_evaluation",
+    "test_preset_files",
     "test_records",
     "test_reliability_cli",
     "test_reliability_resume",
-    "test_reliability_saves",
     "test_text",
 }
 

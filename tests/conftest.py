@@ -30,7 +30,6 @@ BACKEND_INDEPENDENT_MODULES = {
     "test_evaluation",
     "test_preset_files",
     "test_records",
-    "test_reliability_cli",
     "test_reliability_resume",
     "test_text",
 }

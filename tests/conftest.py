@@ -54,7 +54,6 @@ COMPOSITE_MODULES = {
 LONGEST_MODULES_FIRST = [
     "test_recipes",
     "test_reliability_resume",
-    "test_reliability_fit",
     "test_export",
     "test_codec",
     "test_distribution",

@@ -58,7 +58,7 @@ LONGEST_MODULES_FIRST = [
     "test_codec",
     "test_distribution",
     "test_soundstorm",
-    "test_reliability_inputs",
+    "test_soundstorm_inputs",
     "test_guidance",
 ]
 

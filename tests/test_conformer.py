@@ -70,3 +70,51 @@ def test_conformer_block_chunked_equals_one_shot_and_round_trips_its_config():
     got = ops.convert_to_numpy(chunked(x, padding_mask=padding_mask))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     assert ConformerBlock.from_config(chunked.get_config()).attention_chunk_size == 16
+
+
+# --- ConformerBlock -----------------------------------------------------------
+
+
+def random_block(**kwargs):
+    block = ConformerBlock(16, 4, 32, conv_kernel_size=3, attention_chunk_size=None, **kwargs)
+    block.build((None, None, 16))
+    rng = np.random.default_rng(0)
+    block.set_weights([w + 0.1 * rng.standard_normal(w.shape) for w in block.get_weights()])
+    return block
+
+
+def test_conformer_block_keeps_the_shape_and_ignores_padded_frames():
+    block = random_block()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 9, 16)).astype("float32")
+    padding_mask = np.ones((2, 9), bool)
+    padding_mask[1, 5:] = False
+    other = x.copy()
+    other[1, 5:] = rng.standard_normal((4, 16))  # only padded frames change
+    a = ops.convert_to_numpy(block(x, padding_mask=padding_mask))
+    b = ops.convert_to_numpy(block(other, padding_mask=padding_mask))
+    assert a.shape == x.shape == block.compute_output_shape(x.shape)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a[1, :5], b[1, :5], rtol=1e-5, atol=1e-5)
+
+
+def test_conformer_block_sees_every_real_frame_in_both_directions():
+    block = random_block()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 9, 16)).astype("float32")
+    mask = np.ones((1, 9), bool)
+    for frame in (0, 8):  # a change at either end reaches the other end (bidirectional)
+        other = x.copy()
+        other[0, frame] = rng.standard_normal(16)
+        a = ops.convert_to_numpy(block(x, padding_mask=mask))
+        b = ops.convert_to_numpy(block(other, padding_mask=mask))
+        assert not np.allclose(a[0, 8 - frame], b[0, 8 - frame])
+
+
+def test_conformer_block_batch_examples_are_independent():
+    block = random_block()
+    x = np.random.default_rng(3).standard_normal((3, 7, 16)).astype("float32")
+    mask = np.ones((3, 7), bool)
+    together = ops.convert_to_numpy(block(x, padding_mask=mask))
+    alone = ops.convert_to_numpy(block(x[1:2], padding_mask=mask[1:2]))
+    np.testing.assert_allclose(together[1:2], alone, rtol=1e-5, atol=1e-5)

@@ -49,6 +49,7 @@ def run_clean(path, tmp_path, **inputs):
     return np.load(out)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise below")
 def test_saved_model_matches_generate_in_a_tensorflow_only_process(tmp_path):
     model = kss.SoundStorm(make_backbone())
@@ -82,6 +83,7 @@ def test_saved_model_matches_generate_in_a_tensorflow_only_process(tmp_path):
     assert codes.shape == (1, 6, 4) and (codes >= 0).all() and (codes < 64).all()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise below")
 def test_saved_model_cli_shows_the_signature(tmp_path):
     model = kss.SoundStorm(make_backbone())
@@ -119,6 +121,7 @@ def test_unconditional_export_is_a_clear_error(tmp_path):
         model.export_saved_model(tmp_path / "x")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="one backend suffices for the CLI layout")
 def test_cli_export_writes_versioned_directories_and_the_rest_example_runs(tmp_path):
     from keras_soundstorm import cli
@@ -245,6 +248,7 @@ def run_cases(path, cases):
     return json.loads(shown.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND == "torch", reason="torch cannot export a SavedModel")
 def test_served_model_rejects_each_bad_input_naming_it(tmp_path):
     model = kss.SoundStorm(make_backbone())

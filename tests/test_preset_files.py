@@ -234,6 +234,7 @@ def _weights(preset):
     return weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "moment, delay",
     [("writing", 0), ("between_renames", 0), ("removing_previous", 0)]

@@ -203,6 +203,7 @@ def test_preset_errors(tmp_path):
         kss.SoundStormBackbone.from_preset(other)
 
 
+@pytest.mark.slow
 def test_backup_and_restore_resumes(tmp_path):
     data = toy_batch(batch_size=8, num_frames=8)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))

@@ -391,6 +391,7 @@ def run_and_kill(command, backup_dir, moment):
     return killed
 
 
+@pytest.mark.slow
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("moment", ["first backup write", "second backup write", "after a backup"])
 def test_a_killed_train_run_resumes_and_finishes(tmp_path, moment):
@@ -453,6 +454,7 @@ def test_a_truncated_keras_backup_warns_and_starts_over(tmp_path):
     assert history.epoch == [2]
 
 
+@pytest.mark.slow
 @pytest.mark.backend_independent
 def test_a_rerun_after_a_kill_mid_write_keeps_the_completed_epochs(tmp_path):
     """A half-written new backup never replaces the last complete one."""

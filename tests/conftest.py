@@ -20,18 +20,17 @@ MICRO_CODEC = dict(
 )
 
 # Test modules whose subject does not depend on the Keras backend: eSpeak, audio
-# files, token records, metrics, and the file-level guarantees of saves, training
-# backups and CLI argument checks (pure Python around Keras' backend-neutral .h5
-# files). CI runs them in the TensorFlow job only (`-m "not backend_independent"`
-# in the others).
+# files, token records, metrics, text, and the file-level guarantees of preset saves
+# (pure Python around Keras' backend-neutral .h5 files). In a module that also has
+# backend-dependent tests, such tests carry `@pytest.mark.backend_independent`
+# themselves (training backups in test_training, CLI argument checks in test_cli).
+# CI runs them in the TensorFlow job only (`-m "not backend_independent"` in the others).
 BACKEND_INDEPENDENT_MODULES = {
     "test_audio",
     "test_espeak",
     "test_evaluation",
+    "test_preset_files",
     "test_records",
-    "test_reliability_cli",
-    "test_reliability_resume",
-    "test_reliability_saves",
     "test_text",
 }
 
@@ -55,14 +54,12 @@ COMPOSITE_MODULES = {
 # module started last would leave one worker idle while the other finishes it.
 LONGEST_MODULES_FIRST = [
     "test_recipes",
-    "test_reliability_resume",
-    "test_reliability_fit",
+    "test_training",
     "test_export",
     "test_codec",
     "test_distribution",
     "test_soundstorm",
-    "test_training",
-    "test_reliability_inputs",
+    "test_soundstorm_inputs",
     "test_guidance",
 ]
 

@@ -255,3 +255,23 @@ def test_tfio_mode_bad_files_name_the_file(tmp_path, name, content, message):
     with pytest.raises(ValueError, match=message) as error:
         audio.load(path)
     assert str(path) in str(error.value)
+
+
+# --- audio.save: bad arrays (issue 15, items 7 and 10) ---
+
+
+def test_audio_save_rejects_channels_first_arrays(tmp_path):
+    stereo = np.zeros((2, 16000), "float32")
+    with pytest.raises(ValueError, match=r"channels.*waveform\.T"):
+        audio.save(tmp_path / "x.wav", stereo, 16000)
+    assert not (tmp_path / "x.wav").exists()
+    audio.save(tmp_path / "ok.wav", stereo.T, 16000)
+    loaded, rate = audio.load(tmp_path / "ok.wav")
+    assert rate == 16000 and loaded.shape == (16000,)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int32", "uint8", "int64"])
+def test_audio_save_rejects_integer_samples(tmp_path, dtype):
+    with pytest.raises(ValueError, match="float"):
+        audio.save(tmp_path / "x.wav", np.zeros(100, dtype), 16000)
+    assert not (tmp_path / "x.wav").exists()

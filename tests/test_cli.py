@@ -1,6 +1,8 @@
-"""The `keras-soundstorm` commands `info` and `generate`, run as a user runs them."""
+"""The `keras-soundstorm` commands run as a user runs them; bad input is one error line."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -71,3 +73,179 @@ def test_generate_bad_input_is_one_error_line(tmp_path):
     args += ["--conditioning", str(tmp_path / "conditioning.npy"), "--output", "unused.npy"]
     with pytest.raises(SystemExit, match="keras-soundstorm generate: error: .*conditioning"):
         cli.main(args)
+
+
+# --- bad input: one `keras-soundstorm <cmd>: error: ...` line, before any work (issue 15) ---
+# Argument checks around Keras' backend-neutral files: run on one backend (backend_independent).
+
+TINY = dict(kss.CONFIGS["tiny"], hidden_dim=32, num_layers=1, num_heads=2, intermediate_dim=64)
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("preset") / "preset"
+    kss.SoundStorm(kss.SoundStormBackbone(**TINY)).save_to_preset(path)
+    return str(path)
+
+
+def layout(tmp_path):
+    """Files the cases use: a regular file, a JSON list, null, a config missing keys."""
+    (tmp_path / "file.txt").write_text("not a directory")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "null.json").write_text("null")
+    partial = {k: v for k, v in TINY.items() if k != "num_heads"}
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    (tmp_path / "unknown.json").write_text(json.dumps(dict(TINY, colour="blue")))
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    (tmp_path / "existing_dir").mkdir()
+
+
+def train(tmp, *extra, config="{tmp}/tiny.json", output="{tmp}/out"):
+    return ["train", "--config", config, "--output", output, "--epochs", "1", *extra]
+
+
+CASES = {
+    "dtype bogus": (["--dtype", "bogus", *train("")], "--dtype 'bogus'"),
+    "train config is a list": (train("", config="{tmp}/list.json"), "JSON object"),
+    "train config is null": (train("", config="{tmp}/null.json"), "JSON object"),
+    "train config missing keys": (train("", config="{tmp}/partial.json"), "missing.*num_heads"),
+    "train config unknown keys": (train("", config="{tmp}/unknown.json"), "unknown.*colour"),
+    "train config missing file": (train("", config="{tmp}/nope.json"), "--config"),
+    "train max-frames 0": (train("", "--max-frames", "0"), "--max-frames must be an int >= 1"),
+    "train steps-per-epoch 0": (train("", "--steps-per-epoch", "0"), "--steps-per-epoch"),
+    "train batch-size 0": (train("", "--batch-size", "0"), "--batch-size"),
+    "train output under a file": (train("", output="{tmp}/file.txt/out"), "--output.*file"),
+    "train output is a file": (train("", output="{tmp}/file.txt"), "--output.*existing file"),
+    "train data matches nothing": (train("", "--data", "{tmp}/none-*.tfrecord"), "--data"),
+    "generate missing conditioning": (
+        [
+            "generate",
+            "--preset",
+            "{preset}",
+            "--conditioning",
+            "{tmp}/no.npy",
+            "--output",
+            "{tmp}/c",
+        ],
+        "--conditioning.*no such file",
+    ),
+    "generate missing preset": (
+        ["generate", "--preset", "{tmp}/nopreset", "--output", "{tmp}/c"],
+        "--preset.*no such directory",
+    ),
+    "generate output under a file": (
+        ["generate", "--preset", "{preset}", "--num-frames", "4", "--output", "{tmp}/file.txt/c"],
+        "--output",
+    ),
+    "generate output is a directory": (
+        ["generate", "--preset", "{preset}", "--num-frames", "4", "--output", "{tmp}/existing_dir"],
+        "--output.*directory",
+    ),
+    "generate temperature 0": (
+        ["generate", "--preset", "{preset}", "--temperature", "0", "--output", "{tmp}/c"],
+        "--temperature",
+    ),
+    "generate top-k 0": (
+        ["generate", "--preset", "{preset}", "--top-k", "0", "--output", "{tmp}/c"],
+        "--top-k",
+    ),
+    "export version 0": (
+        ["export", "--preset", "{preset}", "--output", "{tmp}/m", "--version", "0"],
+        "--version",
+    ),
+    "export version -1": (
+        ["export", "--preset", "{preset}", "--output", "{tmp}/m", "--version", "-1"],
+        "--version",
+    ),
+    "export onto a file": (
+        ["export", "--preset", "{preset}", "--output", "{tmp}/file.txt"],
+        "--output.*existing file",
+    ),
+    "demo onto a file": (["demo", "--output", "{tmp}/file.txt"], "--output.*existing file"),
+    "quickstart onto a file": (
+        ["quickstart", "--output", "{tmp}/file.txt"],
+        "--output.*existing file",
+    ),
+    "evaluate onto a file": (["evaluate", "--output", "{tmp}/file.txt"], "--output.*existing"),
+    "tokenize rate-ratio 0": (
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--espeak", "train"]
+        + ["--output", "{tmp}/t", "--rate-ratio", "0"],
+        "--rate-ratio",
+    ),
+    "tokenize num-shards 0": (
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--espeak", "train"]
+        + ["--output", "{tmp}/t", "--num-shards", "0"],
+        "--num-shards",
+    ),
+    "tokenize voices-per-sentence 0": (
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--espeak", "train"]
+        + ["--output", "{tmp}/t", "--voices-per-sentence", "0"],
+        "--voices-per-sentence",
+    ),
+    "tokenize missing audio dir": (
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--audio-dir", "{tmp}/noaudio"]
+        + ["--output", "{tmp}/t"],
+        "--audio-dir",
+    ),
+    "tokenize output under a file": (
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--espeak", "train"]
+        + ["--output", "{tmp}/file.txt/t"],
+        "--output",
+    ),
+}
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_cli_input_is_one_error_line_and_writes_nothing(tmp_path, preset, case):
+    layout(tmp_path)
+    args, message = CASES[case]
+    args = [a.format(tmp=tmp_path, preset=preset) for a in args]
+    before = sorted(os.listdir(tmp_path))
+    command = next(a for a in args if a in cli.COMMANDS)
+    try:
+        with pytest.raises(SystemExit) as raised:
+            cli.main(args)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    text = str(raised.value.code)
+    assert text.startswith(f"keras-soundstorm {command}: error: "), text
+    assert "\n" not in text and "Traceback" not in text, text
+    assert re.search(message, text), text
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.backend_independent
+def test_an_error_in_a_real_process_is_one_line_on_stderr(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_soundstorm.cli", "--backend", BACKEND, "--dtype", "bogus"]
+        + ["train", "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "keras-soundstorm" in line]
+    assert lines == ["keras-soundstorm train: error: " + lines[0].split(": error: ")[1]]
+    assert "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.backend_independent
+def test_tokenize_espeak_takes_the_shipped_codec(tmp_path, monkeypatch):
+    """The documented command with the shipped codec (frame_rate 50.0), on one utterance."""
+    import shutil
+
+    from keras_soundstorm.data import EspeakCorpus
+
+    if shutil.which("espeak-ng") is None and shutil.which("espeak") is None:
+        pytest.skip("needs eSpeak NG")
+    split = EspeakCorpus.split
+    monkeypatch.setattr(EspeakCorpus, "split", lambda self, *a, **k: split(self, *a, **k)[:1])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    output = str(tmp_path / "tokens")
+    cli.main(
+        ["tokenize", "--codec", "soundstream_espeak_16khz", "--espeak", "heldout_both"]
+        + ["--output", output, "--num-shards", "1"]
+    )
+    assert os.path.exists(output + ".json")

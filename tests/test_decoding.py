@@ -235,3 +235,48 @@ def test_logits_of_another_width_than_codebook_size_are_an_error(width):
         decoding.iterative_decode(
             logits_fn, codes, steps_per_level=(2, 1, 1), codebook_size=C, seed=0
         )
+
+
+# --- numeric arguments and non-finite logits (issue 15, items 7 and 10) ---
+
+FEW_STEPS = (2, 1, 1)  # one entry per level (Q = 3 here)
+
+
+def test_iterative_decode_checks_its_numeric_arguments():
+    codes = np.full((1, 4, Q), C, "int32")
+
+    def logits_fn(codes, level):
+        return ops.zeros((1, 4, C))
+
+    for kwargs, name in [
+        (dict(top_k=2.5), "`top_k`"),
+        (dict(top_k=True), "`top_k`"),
+        (dict(temperature=1e-40), "`temperature`"),
+        (dict(temperature=None), "`temperature`"),
+        (dict(seed=2**31), "`seed`"),
+        (dict(seed=-3), "`seed`"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            decoding.iterative_decode(logits_fn, codes, codebook_size=C, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_iterative_decode_reports_non_finite_logits(bad):
+    codes = np.full((1, 4, Q), C, "int32")
+
+    def logits_fn(codes, level):
+        return ops.where(ops.arange(C) == 3, bad, ops.zeros((1, 4, C)))
+
+    decoded, finite = decoding.iterative_decode(
+        logits_fn, codes, steps_per_level=FEW_STEPS, codebook_size=C, seed=0, return_finite=True
+    )
+    assert not bool(ops.convert_to_numpy(finite))
+    assert ops.convert_to_numpy(decoded).shape == (1, 4, Q)
+
+    def fine(codes, level):
+        return ops.zeros((1, 4, C))
+
+    _, finite = decoding.iterative_decode(
+        fine, codes, steps_per_level=FEW_STEPS, codebook_size=C, seed=0, return_finite=True
+    )
+    assert bool(ops.convert_to_numpy(finite))

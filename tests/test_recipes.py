@@ -39,6 +39,7 @@ def epochs_in_history(work_dir):
         return [line.split(",")[0] for line in f.read().splitlines()[1:]]
 
 
+@pytest.mark.slow
 def test_codec_then_soundstorm_recipes_train_resume_and_continue(tmp_path):
     codec_dir, storm_dir = str(tmp_path / "codec"), str(tmp_path / "soundstorm")
     codec_preset = os.path.join(codec_dir, "preset")

@@ -4,10 +4,12 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import FEW_STEPS_EAGERLY, TINY, make_backbone, toy_batch
 from keras import ops
 
 import keras_soundstorm as kss
+from keras_soundstorm.data import toy
 
 C, Q, V, R = TINY["codebook_size"], TINY["num_levels"], TINY["conditioning_vocabulary_size"], 2
 
@@ -201,6 +203,7 @@ def test_preset_errors(tmp_path):
         kss.SoundStormBackbone.from_preset(other)
 
 
+@pytest.mark.slow
 def test_backup_and_restore_resumes(tmp_path):
     data = toy_batch(batch_size=8, num_frames=8)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
@@ -285,3 +288,42 @@ def test_fit_rejects_bad_batches(batch, message):
 def test_backbone_rejects_bad_config(overrides, message):
     with pytest.raises(ValueError, match=message):
         make_backbone(**overrides)
+
+
+# --- a rejected fit / evaluate leaves the model as it was (issue 15, item 3) ---
+
+CONFIG = dict(kss.CONFIGS["tiny"], hidden_dim=32, num_layers=1, num_heads=2, intermediate_dim=64)
+
+
+def good_batch():
+    return toy.toy_batch(4, 8, CONFIG, seed=0)
+
+
+def out_of_range_dataset():
+    batch = good_batch()
+    return tf.data.Dataset.from_tensor_slices(dict(batch, codes=batch["codes"] + 1000)).batch(2)
+
+
+REJECTED = {
+    "an array, not a dict": lambda: good_batch()["codes"],
+    "a tuple": lambda: (good_batch()["codes"], good_batch()["conditioning"]),
+    "no data": lambda: None,
+    "a tf.data batch with ids out of range": out_of_range_dataset,
+}
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate"])
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_a_rejected_call_leaves_the_model_as_it_was(case, method):
+    model = kss.SoundStorm(kss.SoundStormBackbone(**CONFIG), seed=0)
+    model.compile(optimizer="adam")
+    conditioning = np.arange(8, dtype="int32").reshape(2, 4)
+    before = model.generate(conditioning=conditioning, seed=0)
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(Exception, match="codes|dict"):
+        getattr(model, method)(REJECTED[case](), verbose=0)
+    for saved, now in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(now, saved)
+    np.testing.assert_array_equal(model.generate(conditioning=conditioning, seed=0), before)
+    # ... and it still trains.
+    model.fit(good_batch(), epochs=1, batch_size=2, verbose=0)

@@ -1,5 +1,6 @@
-"""Saves never lose data; presets whose weight files are missing, mismatched or corrupted
-are clear errors (issue 15, items 1 and 5).
+"""Preset files (keras_soundstorm/utils/preset_files.py, utils/files.py): saves never lose
+data; presets whose weight files are missing, mismatched or corrupted are clear errors
+(issue 15, items 1 and 5).
 
 Runs on the backend named by KERAS_BACKEND. The kill tests run a real save in a
 subprocess and SIGKILL it at several moments.
@@ -233,6 +234,7 @@ def _weights(preset):
     return weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "moment, delay",
     [("writing", 0), ("between_renames", 0), ("removing_previous", 0)]

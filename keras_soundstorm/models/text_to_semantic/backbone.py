@@ -4,14 +4,14 @@ import keras
 import keras_hub
 from keras import layers, ops
 
+from keras_soundstorm.models.backbone_presets import BackbonePresets
 from keras_soundstorm.models.text_to_semantic.positions import ScaledSinusoidalPosition
 from keras_soundstorm.models.text_to_semantic.prefix_decoder import PrefixDecoder
-from keras_soundstorm.utils import files, preset_files, preset_registry
 from keras_soundstorm.utils.validation import require_int, require_real
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
-class TextToSemanticBackbone(keras_hub.models.Backbone):
+class TextToSemanticBackbone(BackbonePresets, keras_hub.models.Backbone):
     """The autoregressive text -> semantic-token transformer of VALL-E / USLM.
 
     Text ids and semantic tokens get their own embedding tables and their own
@@ -154,29 +154,6 @@ class TextToSemanticBackbone(keras_hub.models.Backbone):
             }
         )
         return config
-
-    def save_to_preset(self, preset_dir, max_shard_size=10):
-        """Saves config and weights to `preset_dir`, atomically (see `SoundStormBackbone`)."""
-        kind = preset_files.preset_kind(type(self), task=False)
-        with files.atomic_directory(preset_dir, kind=kind) as staging_dir:
-            super().save_to_preset(staging_dir, max_shard_size=max_shard_size)
-            preset_files.record_checksums(staging_dir)
-
-    @preset_registry.classproperty
-    def presets(cls):
-        """Shipped presets whose backbone this class loads (none are shipped yet)."""
-        return preset_registry.list_presets(cls.__name__)
-
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Loads a backbone from a preset directory (or a KerasHub handle)."""
-        preset = preset_registry.resolve_preset(preset, cls.__name__)
-        preset = preset_files.download_preset(preset)
-        preset = preset_files.check_preset(preset, cls, task=False, load_weights=load_weights)
-        backbone = super().from_preset(preset, load_weights=False, **kwargs)
-        if load_weights:
-            preset_files.load_backbone_weights(preset, backbone)
-        return backbone
 
 
 def parameter_count(

@@ -285,3 +285,19 @@ def test_fit_rejects_bad_batches(batch, message):
 def test_backbone_rejects_bad_config(overrides, message):
     with pytest.raises(ValueError, match=message):
         make_backbone(**overrides)
+
+
+@pytest.mark.parametrize("name", ["codes", "conditioning"])
+@pytest.mark.parametrize("method", ["fit", "evaluate"])
+def test_fit_on_a_dataset_rejects_float_ids_as_the_numpy_path_does(name, method):
+    import tensorflow as tf
+
+    batch = toy_batch(2, 8)
+    batch[name] = batch[name].astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(2)
+    model = kss.SoundStorm(make_backbone())
+    model.compile()
+    with pytest.raises(
+        ValueError, match=f"`{name}` must hold integers; the dataset yields float32"
+    ):
+        getattr(model, method)(dataset, verbose=0)

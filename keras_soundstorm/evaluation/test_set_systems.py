@@ -21,8 +21,8 @@ import numpy as np
 
 from keras_soundstorm.data.espeak_engine import Utterance, synthesize
 from keras_soundstorm.data.phonemes import PHONEME_INVENTORY
-from keras_soundstorm.pipelines import check_pair
 from keras_soundstorm.models.soundstorm.prompting import speak
+from keras_soundstorm.pipelines import check_pair
 
 SYSTEMS = ("original", "codec", "soundstorm, no prompt", "soundstorm, 3 s prompt")
 REFERENCE_VOICE = "en-us+m3/p50/r165"

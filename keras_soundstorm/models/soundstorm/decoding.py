@@ -133,8 +133,10 @@ def iterative_decode(
     Args:
         logits_fn: `logits_fn(codes [B, T, Q], level) -> [B, T, C]` logits of
             level `level` (a scalar int tensor, 0-based).
-        codes: int `[B, T, Q]`; `codebook_size` (MASK) at every position to
-            generate, given tokens (e.g. a prompt) elsewhere.
+        codes: int `[B, T, Q]` in `[0, codebook_size]`; `codebook_size`
+            (MASK) at every position to generate, given tokens (e.g. a prompt)
+            elsewhere. Ids outside that range are a ValueError (checked when
+            `codes` is not traced).
         padding_mask: bool `[B, T]`, True on real frames (None: all real).
             Padded frames are left as they are.
         steps_per_level: passes per level (Q ints >= 1); default
@@ -159,6 +161,15 @@ def iterative_decode(
         tokens chosen from them are meaningless (typically id 0) and `finite`
         is False. `SoundStorm.generate` raises a ValueError then.
     """
+    values = backend.concrete_value(codes)
+    if values is not None:
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"`codes` must hold integers; got dtype {values.dtype}.")
+        if values.size and (values.min() < 0 or values.max() > codebook_size):
+            raise ValueError(
+                f"`codes` holds ids in [{values.min()}, {values.max()}]; accepted: [0, "
+                f"{codebook_size}] (codes in [0, {codebook_size}), MASK = {codebook_size})."
+            )
     codes = ops.cast(ops.convert_to_tensor(codes), "int32")
     if len(codes.shape) != 3:
         raise ValueError(f"`codes` must have rank 3 [B, T, Q]; got shape {codes.shape}.")

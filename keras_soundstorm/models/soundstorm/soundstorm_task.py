@@ -189,9 +189,20 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
     # --- Inference ----------------------------------------------------------
 
     def logits(self, codes, level, conditioning=None, padding_mask=None):
-        """Logits `[B, T, C]` of level `level` (scalar or `[B]`) for `codes`."""
+        """Logits float32 `[B, T, C]` of level `level` for `codes`.
+
+        `codes` int `[B, T, Q]` (MASK = C where unknown), `level` an int (Python
+        or numpy) or int `[B]` (0-based), `conditioning` int `[B, T/r]`
+        (conditional models), `padding_mask` bool `[B, T]` (None: all real);
+        numpy arrays, nested lists or tensors.
+        """
+        codes = ops.cast(ops.convert_to_tensor(codes), "int32")
+        level = ops.cast(ops.convert_to_tensor(level), "int32")
         if padding_mask is None:
             padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
+        padding_mask = ops.cast(ops.convert_to_tensor(padding_mask), "bool")
+        if conditioning is not None:
+            conditioning = ops.cast(ops.convert_to_tensor(conditioning), "int32")
         inputs = {"codes": codes, "padding_mask": padding_mask}
         if self.backbone.is_conditional:
             inputs["conditioning"] = conditioning

@@ -113,7 +113,18 @@ def decode_schedule(steps_per_level):
 
 
 def _gumbel(shape, seed, counter):
-    return -ops.log(-ops.log(backend.uniform_noise(shape, seed, counter)))
+    """Gumbel noise `[B, T, ...]`, the same on the first frames whatever `T` is.
+
+    Drawn frame-major (`[T, B, ...]`, then transposed): the noise generators
+    fill their output as one stream in row-major order, so frame `t`'s noise
+    is the same for every `T > t`. A seed then gives the same codes whatever
+    padding `bucket_frames` adds, and `generate` the SavedModel's codes.
+    """
+    shape = tuple(shape)
+    frame_major = (shape[1], shape[0]) + shape[2:]
+    noise = backend.uniform_noise(frame_major, seed, counter)
+    axes = (1, 0) + tuple(range(2, len(shape)))
+    return -ops.log(-ops.log(ops.transpose(noise, axes)))
 
 
 def iterative_decode(

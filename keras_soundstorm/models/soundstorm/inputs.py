@@ -288,8 +288,9 @@ def served_input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c
 
     Each message names its input.
 
-    `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
-    codebook size (MASK id).
+    `r`: conditioning rate ratio, `v`: conditioning ids accepted (the
+    vocabulary size, plus one for a guided model's null id, as `generate`),
+    `c`: codebook size (MASK id).
     """
     import tensorflow as tf
 

@@ -328,8 +328,12 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
             (stored in its preset), then `DECODING_DEFAULTS`.
             seed: an int in `[0, 2**31 - 1]`, used as it is (None: a random
                 one). Same seed, same result.
-            bucket_frames: an int >= 1; lengths are padded up to a multiple of
-                this, so that nearby lengths share one compiled decode.
+            bucket_frames: an int >= 1; the output length is padded up to a
+                multiple of `lcm(bucket_frames, r)`, so that nearby lengths
+                share one compiled decode. It does not change the codes: the
+                noise of a frame does not depend on the padding, so a seed
+                gives the same codes for every `bucket_frames`, and the
+                SavedModel's.
 
         Returns:
             numpy int32 `[B, T, Q]` (`[T, Q]` for unbatched input), with `-1` on

@@ -75,17 +75,20 @@ def test_generate_bad_input_is_one_error_line(tmp_path):
 
 
 def _numeric_flags(parser, prefix=()):
-    """`(argv prefix, flag, type)` of every int and float flag of every command."""
+    """`(argv prefix, flag, "float" or "int")` of every number flag of every command."""
     import argparse
 
-    from keras_soundstorm.cli.parser import finite_float, integer
+    from keras_soundstorm.cli import parser as parser_module
 
+    kinds = {float: "float", int: "int"}
+    kinds[getattr(parser_module, "finite_float", float)] = "float"
+    kinds[getattr(parser_module, "integer", int)] = "int"
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _numeric_flags(sub, prefix + (name,))
-        elif action.type in (finite_float, integer) and action.option_strings:
-            yield prefix, action.option_strings[0], action.type
+        elif action.type in kinds and action.option_strings:
+            yield prefix, action.option_strings[0], kinds[action.type]
 
 
 NUMERIC_FLAGS = list(_numeric_flags(cli.build_parser()))
@@ -94,7 +97,7 @@ NUMERIC_FLAGS = list(_numeric_flags(cli.build_parser()))
 def test_every_numeric_flag_is_checked():
     """Every int / float flag uses the parser's own types (argparse's `float`
     took nan and inf)."""
-    floats = {flag for _, flag, kind in NUMERIC_FLAGS if kind.__name__ == "finite_float"}
+    floats = {flag for _, flag, kind in NUMERIC_FLAGS if kind == "float"}
     assert {"--temperature", "--guidance-scale", "--learning-rate", "--prompt-seconds"} <= floats
     assert len(NUMERIC_FLAGS) >= 25
     source = open(os.path.join(os.path.dirname(cli.__file__), "parser.py")).read()
@@ -109,7 +112,7 @@ def test_numeric_flags_refuse_nan_inf_and_words_in_one_line(prefix, flag, kind, 
     assert raised.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
-    expected = "a finite number" if kind.__name__ == "finite_float" else "an int"
+    expected = "a finite number" if kind == "float" else "an int"
     assert f"argument {flag}: takes {expected}" in lines[0] and repr(value) in lines[0]
 
 

@@ -29,6 +29,8 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_soundstorm.cli.checks import check_output, check_preset  # noqa: E402
+from keras_soundstorm.cli.parser import Parser, finite_float, integer  # noqa: E402
 from keras_soundstorm.evaluation.aggregate import setting_name  # noqa: E402
 from keras_soundstorm.evaluation.decoding_sweep import (  # noqa: E402
     choose_decoding,
@@ -41,8 +43,19 @@ from keras_soundstorm.utils.files import atomic_write_text  # noqa: E402
 
 
 def _values(text, convert):
-    """`"0,1.5,none"` -> `[0, 1.5, None]` with `convert` applied to the rest."""
+    """`"0,1.5,none"` -> `[0, 1.5, None]` with `convert` applied to the rest.
+
+    `convert` is the CLI's `finite_float` / `integer`: NaN, inf and words are
+    an `ArgumentTypeError` (one line naming the flag, via `_flag_values`).
+    """
     return [None if item.strip().lower() == "none" else convert(item) for item in text.split(",")]
+
+
+def _flag_values(parser, flag, text, convert):
+    try:
+        return _values(text, convert)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"argument {flag}: {error}")
 
 
 def _schedules(text):
@@ -53,11 +66,11 @@ def _schedules(text):
     ]
 
 
-def grid(args):
+def grid(args, parser):
     points = itertools.product(
-        _values(args.guidance_scales, float),
-        _values(args.temperatures, float),
-        _values(args.top_ks, int),
+        _flag_values(parser, "--guidance-scales", args.guidance_scales, finite_float),
+        _flag_values(parser, "--temperatures", args.temperatures, finite_float),
+        _flag_values(parser, "--top-ks", args.top_ks, integer),
         _schedules(args.steps_per_level),
     )
     settings = []
@@ -70,7 +83,7 @@ def grid(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="SoundStorm preset")
     parser.add_argument("--codec", required=True, help="SoundStream preset")
     parser.add_argument("--output", required=True, help="output directory")
@@ -82,8 +95,8 @@ def main():
         default="none",
         help="'/'-separated schedules, e.g. none/16,4,2,1 (none: the paper's 16,1,...)",
     )
-    parser.add_argument("--num-sentences", type=int, default=None, help="per voice group")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-sentences", type=integer, default=None, help="per voice group")
+    parser.add_argument("--seed", type=integer, default=0)
     parser.add_argument(
         "--asr", choices=("whisper", "pocketsphinx"), default="whisper", help="WER recognizer"
     )
@@ -97,8 +110,15 @@ def main():
             f"--write-preset needs --model to be a preset folder; {metadata_path} is missing"
         )
 
+    settings = grid(args, parser)
+    # Before the models load and the sweep runs (minutes): paths that cannot work.
+    try:
+        check_preset("--model", args.model)
+        check_preset("--codec", args.codec)
+        check_output("--output", args.output, "directory")
+    except ValueError as error:
+        parser.error(str(error))
     model, codec, corpus = load_for_evaluation(args.model, args.codec)
-    settings = grid(args)
     start = time.time()
     cache_path = os.path.join(args.output, "sweep_rows.json")
     grid_rows = sweep_decoding(

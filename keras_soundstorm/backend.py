@@ -187,6 +187,27 @@ def uniform_noise(shape, seed, counter):
     return np.clip(rng.random(shape), tiny, 1.0 - tiny).astype("float32")
 
 
+def concrete_value(x):
+    """`x` as a numpy array, or None if it is traced (inside jit / a tf.function).
+
+    For argument checks that can only run on values known now.
+    """
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+        return np.asarray(x)
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            return None
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.Tensor) and not hasattr(x, "numpy"):
+            return None
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
 def kth_largest(x, k):
     """The `k`-th largest value along the last axis: `[..., N] -> [..., 1]`.
 

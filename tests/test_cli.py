@@ -249,3 +249,170 @@ def test_tokenize_espeak_takes_the_shipped_codec(tmp_path, monkeypatch):
         + ["--output", output, "--num-shards", "1"]
     )
     assert os.path.exists(output + ".json")
+
+
+def _numeric_flags(parser, prefix=()):
+    """`(argv prefix, flag, "float" or "int")` of every number flag of every command."""
+    import argparse
+
+    from keras_soundstorm.cli import parser as parser_module
+
+    kinds = {float: "float", int: "int"}
+    kinds[getattr(parser_module, "finite_float", float)] = "float"
+    kinds[getattr(parser_module, "integer", int)] = "int"
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _numeric_flags(sub, prefix + (name,))
+        elif action.type in kinds and action.option_strings:
+            yield prefix, action.option_strings[0], kinds[action.type]
+
+
+NUMERIC_FLAGS = list(_numeric_flags(cli.build_parser()))
+
+
+def test_every_numeric_flag_is_checked():
+    """Every int / float flag uses the parser's own types (argparse's `float`
+    took nan and inf)."""
+    floats = {flag for _, flag, kind in NUMERIC_FLAGS if kind == "float"}
+    assert {"--temperature", "--guidance-scale", "--learning-rate", "--prompt-seconds"} <= floats
+    assert len(NUMERIC_FLAGS) >= 25
+    source = open(os.path.join(os.path.dirname(cli.__file__), "parser.py")).read()
+    assert "type=int," not in source and "type=float" not in source
+
+
+@pytest.mark.parametrize("prefix, flag, kind", NUMERIC_FLAGS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "many", "1.5e"])
+def test_numeric_flags_refuse_nan_inf_and_words_in_one_line(prefix, flag, kind, value, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main([*prefix, f"{flag}={value}"])
+    assert raised.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    expected = "a finite number" if kind == "float" else "an int"
+    assert f"argument {flag}: takes {expected}" in lines[0] and repr(value) in lines[0]
+
+
+def _touch(path, text=""):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_resynthesize_and_convert_check_the_output_before_any_work(tmp_path):
+    """They loaded the models (or parsed the checkpoint) first and failed there,
+    or after the work on the output path."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "codec").mkdir()
+    existing_dir = tmp_path / "a_directory"
+    existing_dir.mkdir()
+    existing_file = _touch(tmp_path / "a_file")
+    source, prompt = _touch(tmp_path / "s.wav"), _touch(tmp_path / "p.wav")
+    resynthesize = [
+        "resynthesize",
+        "--model",
+        str(tmp_path / "model"),
+        "--codec",
+        str(tmp_path / "codec"),
+        "--source",
+        source,
+        "--prompt",
+        prompt,
+        "--output",
+        str(existing_dir),
+    ]
+    cases = [
+        resynthesize,
+        [
+            "convert", "speechtokenizer", "--config", _touch(tmp_path / "config.json", "{"),
+            "--checkpoint", _touch(tmp_path / "ckpt.pt"), "--output", existing_file,
+        ],
+        [
+            "convert", "soundstorm-speechtokenizer", "--checkpoint", _touch(tmp_path / "ss.pt"),
+            "--output", existing_file,
+        ],
+    ]  # fmt: skip
+    for argv in cases:
+        with pytest.raises(SystemExit, match=f"keras-soundstorm {argv[0]}: error: --output"):
+            cli.main(argv)
+    with pytest.raises(SystemExit, match="error: --source .*no such file"):
+        cli.main(resynthesize[:5] + ["--source", "missing.wav"] + resynthesize[7:])
+
+
+def test_tune_decoding_checks_its_output_and_flags_before_loading(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "tune_decoding.py")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "codec").mkdir()
+    base = [sys.executable, script, "--model", str(tmp_path / "model")]
+    base += ["--codec", str(tmp_path / "codec")]
+    env = dict(os.environ, KERAS_BACKEND=BACKEND)
+    for extra, message in [
+        (["--output", _touch(tmp_path / "a_file")], "--output .* is an existing file"),
+        (["--output", str(tmp_path / "out"), "--temperatures", "1,nan"], "--temperatures"),
+    ]:
+        result = subprocess.run(base + extra, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 2, result.stderr[-2000:]
+        # TensorFlow's import logs aside, one line.
+        lines = [line for line in result.stderr.splitlines() if "error:" in line]
+        assert len(lines) == 1, result.stderr[-2000:]
+        assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("handle", ["hf://someone/a-model", "kaggle://someone/a/keras/v"])
+def test_an_unreachable_hub_handle_is_one_line_naming_it(handle, monkeypatch, tmp_path):
+    """Without a network, the hubs' own errors (a connection error, or a long
+    multi-line "check your internet connection" message) came through."""
+    import huggingface_hub
+    import kagglehub
+    import requests
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def no_hf(**kwargs):
+        raise LocalEntryNotFoundError("An error happened while trying to locate the files\n...")
+
+    def no_kaggle(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Max retries exceeded (NameResolutionError)")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hf)
+    monkeypatch.setattr(kagglehub, "model_download", no_kaggle)
+    message = f"{handle!r} cannot be downloaded: the network is unreachable"
+    with pytest.raises(ValueError, match=message):
+        kss.SoundStorm.from_preset(handle)
+    with pytest.raises(ValueError, match=message):
+        kss.codecs.load_codec(handle)
+    np.save(tmp_path / "c.npy", np.zeros((1, 4), "int32"))
+    argv = ["generate", "--preset", handle, "--conditioning", str(tmp_path / "c.npy")]
+    with pytest.raises(SystemExit) as raised:
+        cli.main(argv + ["--output", str(tmp_path / "out.npy")])
+    text = str(raised.value)
+    assert "\n" not in text and message in text, text
+
+
+def test_tokenize_loads_any_codec_caps_shards_and_has_the_overwrite_flag(tmp_path, capsys):
+    """It loaded every --codec as a SoundStream, wrote empty shards when
+    --num-shards exceeded the files, and its error said `overwrite=True`, a flag
+    it did not have."""
+    from keras_soundstorm import audio
+    from keras_soundstorm.codecs import SpeechTokenizer
+
+    codec = SpeechTokenizer(
+        sample_rate=16000, channels=4, latent_dim=16, semantic_dim=8, strides=(5, 4),
+        num_levels=3, codebook_size=32, lstm_layers=1,
+    )  # fmt: skip
+    codec.encode(np.zeros((1, 80), "float32"))
+    codec.save_to_preset(str(tmp_path / "codec"))
+    rng = np.random.default_rng(0)
+    (tmp_path / "audio").mkdir()
+    for i in range(2):
+        waveform = (0.1 * rng.normal(size=800 + 160 * i)).astype("float32")
+        audio.save(str(tmp_path / "audio" / f"{i}.wav"), waveform, 16000, clip=True)
+    output = tmp_path / "records" / "tok"
+    argv = ["tokenize", "--codec", str(tmp_path / "codec"), "--audio-dir", str(tmp_path / "audio")]
+    argv += ["--output", str(output), "--num-shards", "10"]
+    cli.main(argv)
+    assert "--num-shards 10 capped at the 2 examples" in capsys.readouterr().out
+    shards = sorted(p for p in os.listdir(output.parent) if p.endswith(".tfrecord"))
+    assert shards == ["tok-00000-of-00002.tfrecord", "tok-00001-of-00002.tfrecord"]
+    with pytest.raises(SystemExit, match="already exist .*pass --overwrite"):
+        cli.main(argv)
+    cli.main(argv + ["--overwrite"])

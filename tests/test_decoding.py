@@ -280,3 +280,24 @@ def test_iterative_decode_reports_non_finite_logits(bad):
         fine, codes, steps_per_level=FEW_STEPS, codebook_size=C, seed=0, return_finite=True
     )
     assert bool(ops.convert_to_numpy(finite))
+
+
+@pytest.mark.parametrize("bad_id", [C + 1, -1, 10**6])
+def test_input_ids_outside_codebook_and_mask_are_an_error(bad_id):
+    """Ids above MASK (= C) or negative were decoded as if they were real tokens."""
+    codes = blank(batch=1, frames=6)
+    codes[0, 2, 1] = bad_id
+    with pytest.raises(ValueError, match=r"`codes` holds ids .*accepted: \[0, 16\]"):
+        decoding.iterative_decode(
+            lambda c, q: ops.zeros((1, 6, C)), codes, steps_per_level=(2, 1, 1), codebook_size=C
+        )
+
+
+def test_float_input_codes_are_an_error():
+    with pytest.raises(ValueError, match="`codes` must hold integers"):
+        decoding.iterative_decode(
+            lambda c, q: ops.zeros((1, 6, C)),
+            blank(batch=1, frames=6).astype("float32"),
+            steps_per_level=(2, 1, 1),
+            codebook_size=C,
+        )

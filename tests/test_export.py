@@ -267,3 +267,89 @@ def test_served_model_rejects_each_bad_input_naming_it(tmp_path):
         if result.get("error") != "InvalidArgumentError" or f"`{culprit}`" not in result["message"]:
             failures.append(f"{name}: {str(result)[:300]}")
     assert not failures, "\n".join(failures)
+
+
+def _export_and_load(model, path):
+    import tensorflow as tf
+
+    model.export_saved_model(str(path))
+    return tf.saved_model.load(str(path)).signatures["serving_default"]
+
+
+def _serve(serve, guided, **inputs):
+    import tensorflow as tf
+
+    tensors = {name: tf.constant(value, tf.int32) for name, value in inputs.items()}
+    if guided:
+        tensors["guidance_scale"] = tf.constant(0.0)
+    return serve(**tensors)["codes"].numpy()
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise below")
+def test_saved_model_takes_the_null_conditioning_id_of_a_guided_model(tmp_path):
+    """`generate` takes id V (the null conditioning) on a guided model; the served
+    checks refused it (`conditioning` ids must be in [0, V))."""
+    model = kss.SoundStorm(make_backbone(conditioning_dropout=0.2))
+    V = model.backbone.conditioning_vocabulary_size
+    conditioning = np.array([[V, 3, V, 0], [1, V, V, V]], "int32")
+    expected = model.generate(conditioning=conditioning, seed=3, bucket_frames=8)
+    serve = _export_and_load(model, tmp_path / "export")
+    codes = _serve(
+        serve,
+        True,
+        conditioning=conditioning,
+        prompt_codes=np.zeros((2, 1, 4), "int32"),
+        prompt_length=[0, 0],
+        seed=3,
+    )
+    np.testing.assert_array_equal(codes, expected)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise below")
+@pytest.mark.parametrize("guided", [False, True])
+def test_saved_model_refuses_what_generate_refuses(tmp_path, guided):
+    import tensorflow as tf
+
+    model = kss.SoundStorm(make_backbone(conditioning_dropout=0.2 if guided else 0.0))
+    V, C = model.backbone.conditioning_vocabulary_size, model.backbone.codebook_size
+    good = dict(
+        conditioning=np.zeros((1, 4), "int32"),
+        prompt_codes=np.zeros((1, 2, 4), "int32"),
+        prompt_length=[2],
+        seed=0,
+    )
+    bad = [
+        dict(conditioning=np.full((1, 4), V + int(guided), "int32")),
+        dict(conditioning=np.full((1, 4), -1, "int32")),
+        dict(prompt_codes=np.full((1, 2, 4), C, "int32")),
+        dict(prompt_length=[3]),
+        dict(prompt_length=[-1]),
+        dict(seed=-1),
+    ]
+    serve = _export_and_load(model, tmp_path / "export")
+    _serve(serve, guided, **good)
+    for case in bad:
+        inputs = dict(good, **case)
+        with pytest.raises(ValueError):
+            model.generate(**inputs)
+        name = next(iter(case))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"`{name}`"):
+            _serve(serve, guided, **inputs)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise below")
+def test_same_seed_same_codes_whatever_bucket_frames_and_in_the_saved_model(tmp_path):
+    """The noise was drawn for the padded [B, T_padded, C] tensor in row-major
+    order, so `bucket_frames` changed the codes of every example after the first
+    and the SavedModel (which pads nothing) disagreed with `generate`'s default."""
+    model = kss.SoundStorm(make_backbone())
+    rng = np.random.default_rng(0)
+    conditioning = rng.integers(0, 32, (3, 12)).astype("int32")  # T = 24
+    prompt = rng.integers(0, 64, (3, 4, 4)).astype("int32")
+    kwargs = dict(conditioning=conditioning, prompt_codes=prompt, prompt_length=[4, 0, 2], seed=5)
+    codes = {b: model.generate(**kwargs, bucket_frames=b) for b in (1, 5, 128)}
+    np.testing.assert_array_equal(codes[5], codes[1])  # padded to 30 frames
+    np.testing.assert_array_equal(codes[128], codes[1])  # padded to 128 frames
+    serve = _export_and_load(model, tmp_path / "export")
+    served = _serve(serve, False, **kwargs)
+    np.testing.assert_array_equal(served, codes[128])

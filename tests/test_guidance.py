@@ -112,7 +112,7 @@ def test_export_bakes_in_the_stored_decoding_and_takes_the_guidance_scale(tmp_pa
         prompt_length=[0, 0],
         seed=4,
     )
-    # No bucket padding, so the noise has the shape the export draws.
+    # Plain and guided decoding, against the export.
     for w in (0.0, 3.0):
         expected = model.generate(
             conditioning=conditioning, seed=4, bucket_frames=16, guidance_scale=w

@@ -92,3 +92,28 @@ def test_cli_resynthesizes_files(pair, tmp_path, capsys):
     waveform, rate = audio.load(str(output))
     assert rate == RATE
     assert abs(len(waveform) / RATE - 0.1) < 1e-3
+
+
+def _bad_audio_inputs():
+    source, prompt = _noise(0.05, RATE), _noise(0.02, RATE, seed=1)
+    pcm = (source * 32767).astype("int16")
+    yield dict(source=pcm, prompt=prompt), r"`source` must be a float waveform.*int16"
+    yield dict(source=source, prompt=(prompt * 32767).astype("int32")), "`prompt` .*int32"
+    stereo = _noise(0.05, RATE, channels=2)
+    yield dict(source=stereo.T, prompt=prompt), "`source` has shape .*channels-first"
+    yield dict(source=source, prompt=prompt, source_rate=0), "`source_rate` must be an int >= 1"
+    yield dict(source=source, prompt=prompt, prompt_rate=0), "`prompt_rate` must be an int >= 1"
+    yield dict(source=source, prompt=prompt[: HOP - 1]), "`prompt` is shorter than one codec frame"
+    yield dict(source=source, prompt=prompt[:0]), "`prompt` .*shorter than one codec frame"
+
+
+@pytest.mark.parametrize("inputs, message", list(_bad_audio_inputs()))
+def test_bad_audio_inputs_are_refused(pair, inputs, message):
+    """Integer PCM, channels-first arrays, a rate of 0 and a sub-frame prompt were
+    resynthesized silently (clipped noise, wrong rate or averaged the wrong axis)."""
+    model, codec = pair
+    with pytest.raises(ValueError, match=message):
+        pipelines.resynthesize(
+            model, codec, prompt_seconds=PROMPT_SECONDS, window_seconds=WINDOW_SECONDS,
+            progress=False, **inputs,
+        )  # fmt: skip

@@ -327,3 +327,41 @@ def test_a_rejected_call_leaves_the_model_as_it_was(case, method):
     np.testing.assert_array_equal(model.generate(conditioning=conditioning, seed=0), before)
     # ... and it still trains.
     model.fit(good_batch(), epochs=1, batch_size=2, verbose=0)
+
+
+@pytest.mark.parametrize("name", ["codes", "conditioning"])
+@pytest.mark.parametrize("method", ["fit", "evaluate"])
+def test_fit_on_a_dataset_rejects_float_ids_as_the_numpy_path_does(name, method):
+    import tensorflow as tf
+
+    batch = toy_batch(2, 8)
+    batch[name] = batch[name].astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(2)
+    model = kss.SoundStorm(make_backbone())
+    model.compile()
+    with pytest.raises(
+        ValueError, match=f"`{name}` must hold integers; the dataset yields float32"
+    ):
+        getattr(model, method)(dataset, verbose=0)
+
+
+@pytest.mark.parametrize("level", [0, np.int64(2), np.array([0, 3]), [1, 1]])
+def test_logits_takes_python_ints_and_numpy_arrays(level):
+    """`model.logits(codes, 0, ...)` with numpy inputs failed ("Only input tensors may
+    be passed as positional arguments" / "cannot mix tensors and non-tensors")."""
+    model = kss.SoundStorm(make_backbone())
+    codes = np.random.default_rng(0).integers(0, C + 1, (2, 8, Q)).astype("int32")
+    conditioning = np.arange(8, dtype="int32").reshape(2, 4)
+    padding_mask = np.ones((2, 8), bool)
+    logits = model.logits(codes, level, conditioning, padding_mask)
+    assert tuple(logits.shape) == (2, 8, C)
+    # The same numbers as with tensors, and with lists and the default mask.
+    expected = model.logits(
+        ops.convert_to_tensor(codes),
+        ops.convert_to_tensor(np.asarray(level, "int32")),
+        ops.convert_to_tensor(conditioning),
+        ops.convert_to_tensor(padding_mask),
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(logits), ops.convert_to_numpy(expected))
+    from_lists = model.logits(codes.tolist(), level, conditioning.tolist())
+    np.testing.assert_allclose(ops.convert_to_numpy(from_lists), ops.convert_to_numpy(expected))

@@ -2,10 +2,15 @@
 
 import os
 
+from keras_soundstorm.cli.checks import check_input_file, check_output
+
 
 def convert_speechtokenizer(args):
     from keras_soundstorm import convert
 
+    check_input_file("--config", args.config)
+    check_input_file("--checkpoint", args.checkpoint)
+    check_output("--output", args.output, "directory")
     codec = convert.speechtokenizer(args.config, args.checkpoint)
     source = {
         "format": "speechtokenizer",
@@ -23,6 +28,8 @@ def convert_speechtokenizer(args):
 def convert_soundstorm_speechtokenizer(args):
     from keras_soundstorm import convert
 
+    check_input_file("--checkpoint", args.checkpoint)
+    check_output("--output", args.output, "directory")
     model = convert.soundstorm_speechtokenizer(args.checkpoint, num_heads=args.num_heads)
     source = {
         "format": "soundstorm-speechtokenizer",

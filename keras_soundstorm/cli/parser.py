@@ -4,6 +4,37 @@ Each command's body is in its own module of this package (see `main.COMMANDS`).
 """
 
 import argparse
+import math
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line: `PROG: error: MESSAGE` (exit 2).
+
+    argparse names the flag in MESSAGE ("argument --seed: ..."); the usage is
+    left to `--help`. Subcommand parsers are of this class too.
+    """
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def finite_float(text):
+    """The `type` of every float flag: a finite number (no NaN, inf or words)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a finite number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"takes a finite number; got {text!r}")
+    return value
+
+
+def integer(text):
+    """The `type` of every int flag: an int, written in digits (no 1.5, 1e3, nan or words)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes an int; got {text!r}") from None
 
 
 def parse_steps(text):
@@ -12,13 +43,13 @@ def parse_steps(text):
         return tuple(int(s) for s in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--steps-per-level takes comma-separated ints, e.g. 16,1,1; got {text!r}"
+            f"takes comma-separated ints, e.g. 16,1,1; got {text!r}"
         ) from None
 
 
 def build_parser():
     """The parser of `keras-soundstorm [--backend B] [--dtype D] COMMAND ...`."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="keras-soundstorm", description="SoundStorm for Keras 3 (JAX, TensorFlow, PyTorch)."
     )
     parser.add_argument(
@@ -31,7 +62,7 @@ def build_parser():
         "quickstart", help="train a tiny model on a toy task, generate, check and export"
     )
     quick.add_argument("--output", default="outputs/quickstart", help="output directory")
-    quick.add_argument("--epochs", type=int, default=25)
+    quick.add_argument("--epochs", type=integer, default=25)
 
     train = commands.add_parser("train", help="train a SoundStorm and save it as a preset")
     train.add_argument("--config", default="tiny", help="tiny | small | paper | a config.json path")
@@ -39,24 +70,26 @@ def build_parser():
         "--data", help="TFRecord pattern from write_token_records (default: toy task)"
     )
     train.add_argument("--output", required=True, help="preset directory to write")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--steps-per-epoch", type=int)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--max-frames", type=int, default=128)
-    train.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate")
+    train.add_argument("--epochs", type=integer, default=10)
+    train.add_argument("--steps-per-epoch", type=integer)
+    train.add_argument("--batch-size", type=integer, default=16)
+    train.add_argument("--max-frames", type=integer, default=128)
+    train.add_argument(
+        "--learning-rate", type=finite_float, default=3e-4, help="peak learning rate"
+    )
     train.add_argument(
         "--warmup-steps",
-        type=int,
+        type=integer,
         default=0,
         help="steps of linear warm-up from 0; then cosine decay to 0.1 x the peak at the last step",
     )
     train.add_argument(
         "--gradient-accumulation-steps",
-        type=int,
+        type=integer,
         default=1,
         help="update the weights every N steps with the mean gradient (effective batch x N)",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=integer, default=0)
     train.add_argument(
         "--resume-dir",
         help="checkpoints for resuming (default: OUTPUT.backup); rerun with the same arguments",
@@ -67,17 +100,17 @@ def build_parser():
     generate.add_argument("--preset", required=True)
     generate.add_argument("--conditioning", help=".npy int array [B, T/r] or [T/r]")
     generate.add_argument("--prompt", help=".npy int array [B, P, Q] or [P, Q] of prompt codes")
-    generate.add_argument("--num-frames", type=int)
+    generate.add_argument("--num-frames", type=integer)
     generate.add_argument("--steps-per-level", type=parse_steps)
-    generate.add_argument("--temperature", type=float, help="default: the preset's")
-    generate.add_argument("--top-k", type=int, help="default: the preset's")
+    generate.add_argument("--temperature", type=finite_float, help="default: the preset's")
+    generate.add_argument("--top-k", type=integer, help="default: the preset's")
     generate.add_argument(
         "--guidance-scale",
-        type=float,
+        type=finite_float,
         help="classifier-free guidance weight (models trained with conditioning dropout); "
         "default: the preset's",
     )
-    generate.add_argument("--seed", type=int)
+    generate.add_argument("--seed", type=integer)
     generate.add_argument("--output", required=True, help=".npy file for the codes")
 
     export = commands.add_parser("export", help="export a preset as a TF SavedModel")
@@ -86,14 +119,18 @@ def build_parser():
         "--output", required=True, help="model directory for TF Serving, e.g. models/soundstorm"
     )
     export.add_argument(
-        "--version", type=int, help="version subdirectory (default: one past the highest present)"
+        "--version",
+        type=integer,
+        help="version subdirectory (default: one past the highest present)",
     )
     export.add_argument("--steps-per-level", type=parse_steps)
 
     tokenize = commands.add_parser(
         "tokenize", help="encode audio (a folder, or the eSpeak corpus) into TFRecords"
     )
-    tokenize.add_argument("--codec", required=True, help="SoundStream preset directory")
+    tokenize.add_argument(
+        "--codec", required=True, help="codec preset (any kss.codecs codec: directory or name)"
+    )
     source = tokenize.add_mutually_exclusive_group(required=True)
     source.add_argument("--audio-dir", help="folder of audio files (unconditional records)")
     source.add_argument(
@@ -102,9 +139,20 @@ def build_parser():
         help="an eSpeak corpus split (phoneme conditioning)",
     )
     tokenize.add_argument("--output", required=True, help="record path prefix")
-    tokenize.add_argument("--rate-ratio", type=int, default=2, help="frames per conditioning token")
-    tokenize.add_argument("--num-shards", type=int, default=4)
-    tokenize.add_argument("--voices-per-sentence", type=int, default=4)
+    tokenize.add_argument(
+        "--rate-ratio", type=integer, default=2, help="frames per conditioning token"
+    )
+    tokenize.add_argument(
+        "--num-shards",
+        type=integer,
+        default=4,
+        help="record files to write (default 4; capped at the number of examples, so no "
+        "file is empty)",
+    )
+    tokenize.add_argument(
+        "--overwrite", action="store_true", help="replace records already at --output"
+    )
+    tokenize.add_argument("--voices-per-sentence", type=integer, default=4)
 
     info = commands.add_parser("info", help="versions, devices and (optionally) a preset")
     info.add_argument("preset", nargs="?")
@@ -123,7 +171,7 @@ def build_parser():
     demo.add_argument("--output", default="outputs/demo", help="output directory")
     demo.add_argument("--model", default=demo_module.DEFAULT_MODEL, help="SoundStorm preset")
     demo.add_argument("--codec", default=demo_module.DEFAULT_CODEC, help="SoundStream preset")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=integer, default=0)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -143,17 +191,17 @@ def build_parser():
         "the eSpeak Table 1 of an eSpeak pair",
     )
     evaluate.add_argument(
-        "--max-utterances", type=int, help="--test-set: evaluate this many, drawn with --seed"
+        "--max-utterances", type=integer, help="--test-set: evaluate this many, drawn with --seed"
     )
     evaluate.add_argument(
         "--prompt-seconds",
-        type=float,
+        type=finite_float,
         default=3.0,
         help="--test-set: prompt length (other utterances of the speaker)",
     )
     evaluate.add_argument(
         "--num-sentences",
-        type=int,
+        type=integer,
         help="eSpeak: held-out sentences per voice group (default: all 40; 20 with --codec-only)",
     )
     evaluate.add_argument(
@@ -165,7 +213,7 @@ def build_parser():
     )
     evaluate.add_argument(
         "--lm-group-size",
-        type=int,
+        type=integer,
         default=8,
         help="--asr pocketsphinx: sentences per language model of the sensitive WER (groups "
         "fixed by sentence id, the spoken sentence among them)",
@@ -175,7 +223,7 @@ def build_parser():
         action="store_true",
         help="only the codec: speaker cosine and MCD of reconstructions at every bitrate",
     )
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=integer, default=0)
     evaluate.add_argument(
         "--record-in-preset",
         action="store_true",
@@ -205,7 +253,7 @@ def build_parser():
     )
     soundstorm.add_argument(
         "--num-heads",
-        type=int,
+        type=integer,
         default=8,
         help="attention heads, which the shapes do not determine (default 8, the public files')",
     )
@@ -220,7 +268,7 @@ def build_parser():
     )
     uslm.add_argument(
         "--num-heads",
-        type=int,
+        type=integer,
         default=16,
         help="attention heads, which the shapes do not determine (default 16, USLM's)",
     )
@@ -236,18 +284,18 @@ def build_parser():
     resynthesize.add_argument("--prompt", required=True, help="audio of the voice to say them in")
     resynthesize.add_argument("--output", required=True, help="WAV file to write")
     resynthesize.add_argument(
-        "--prompt-seconds", type=float, default=3.0, help="voice prompt length (default 3)"
+        "--prompt-seconds", type=finite_float, default=3.0, help="voice prompt length (default 3)"
     )
     resynthesize.add_argument(
         "--window-seconds",
-        type=float,
+        type=finite_float,
         default=20.0,
         help="seconds per generation window, prompt included (default 20)",
     )
     resynthesize.add_argument(
         "--steps", type=parse_steps, help="steps per level, e.g. 16,1,1 (default: the preset's)"
     )
-    resynthesize.add_argument("--seed", type=int, default=0)
+    resynthesize.add_argument("--seed", type=integer, default=0)
     _add_speech_commands(commands)
     return parser
 
@@ -272,7 +320,10 @@ def _add_speech_commands(commands):
         help="a speaker of the script: name, voice recording, what it says (repeat per speaker)",
     )
     dialogue.add_argument(
-        "--pause-seconds", type=float, default=0.2, help="silence between turns (default 0.2)"
+        "--pause-seconds",
+        type=finite_float,
+        default=0.2,
+        help="silence between turns (default 0.2)",
     )
     for command, output in [(speak, "WAV file to write"), (dialogue, "WAV file (+ .json turns)")]:
         command.add_argument(
@@ -283,20 +334,22 @@ def _add_speech_commands(commands):
         command.add_argument("--output", required=True, help=output)
         command.add_argument(
             "--prompt-seconds",
-            type=float,
+            type=finite_float,
             default=3.0,
             help="seconds of the voice's end used as SoundStorm's acoustic prompt (default 3)",
         )
         command.add_argument(
             "--window-seconds",
-            type=float,
+            type=finite_float,
             default=20.0,
             help="seconds per SoundStorm window, prompt included (default 20)",
         )
-        command.add_argument("--temperature", type=float, default=1.0, help="text-to-semantic")
-        command.add_argument("--top-k", type=int, help="text-to-semantic (default: none)")
-        command.add_argument("--top-p", type=float, default=1.0, help="text-to-semantic")
+        command.add_argument(
+            "--temperature", type=finite_float, default=1.0, help="text-to-semantic"
+        )
+        command.add_argument("--top-k", type=integer, help="text-to-semantic (default: none)")
+        command.add_argument("--top-p", type=finite_float, default=1.0, help="text-to-semantic")
         command.add_argument(
             "--steps", type=parse_steps, help="SoundStorm steps per level, e.g. 16,1,1"
         )
-        command.add_argument("--seed", type=int, default=0)
+        command.add_argument("--seed", type=integer, default=0)

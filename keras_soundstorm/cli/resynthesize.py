@@ -1,9 +1,17 @@
 """`keras-soundstorm resynthesize`: over `pipelines.resynthesize_files`."""
 
+from keras_soundstorm.cli.checks import check_input_file, check_output, check_preset
+
 
 def resynthesize(args):
     from keras_soundstorm import pipelines
 
+    # Before any model is loaded: a bad path fails in a second, not after the work.
+    check_preset("--model", args.model)
+    check_preset("--codec", args.codec)
+    check_input_file("--source", args.source)
+    check_input_file("--prompt", args.prompt)
+    check_output("--output", args.output, "file")
     result = pipelines.resynthesize_files(
         args.model,
         args.codec,

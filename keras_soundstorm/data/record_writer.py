@@ -20,7 +20,8 @@ from keras_soundstorm.data.record_format import (
 )
 
 
-def _existing_outputs(path_prefix):
+def existing_records(path_prefix):
+    """The shard files and sidecar already written with `path_prefix` (a list of paths)."""
     import tensorflow as tf
 
     pattern = f"{path_prefix}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord"
@@ -106,7 +107,7 @@ def write_token_records(
             raise ValueError(f"`frame_rate` must be a number > 0 or None; got {frame_rate!r}.")
         config["frame_rate"] = float(frame_rate)
     num_shards = require_int("num_shards", num_shards, 1, 99999)
-    existing = _existing_outputs(path_prefix)
+    existing = existing_records(path_prefix)
     if existing and not overwrite:
         raise ValueError(
             f"Token records with prefix {path_prefix!r} already exist ({existing[0]}, ...); "

@@ -25,6 +25,7 @@ from keras_soundstorm.pipelines.common import (
     mono_at,
     progress_bar,
 )
+from keras_soundstorm.utils.validation import check_waveform
 
 # Audio the codec encodes / decodes at once: bounds the codec's memory.
 CODEC_WINDOW_SECONDS = 20.0
@@ -73,8 +74,10 @@ def resynthesize(
             on its level 1 (e.g. from `kss.convert.soundstorm_speechtokenizer`).
         codec: a `kss.codecs.SpeechTokenizer`.
         source, prompt: float waveforms `[N]` or `[N, channels]` (channels
-            are averaged), at `source_rate` / `prompt_rate` (default: the
-            codec's rate); resampled to the codec's rate.
+            are averaged), at `source_rate` / `prompt_rate` (ints > 0; default:
+            the codec's rate); resampled to the codec's rate. Integer PCM,
+            channels-first arrays and a prompt shorter than one codec frame
+            are refused (ValueError).
         prompt_seconds: seconds of the prompt used as the voice prompt, and of
             each window's output carried over as the next window's prompt.
         window_seconds: frames generated per `generate` call, prompt included.
@@ -102,6 +105,13 @@ def _resynthesis_codes(
     """`(codes [T, 1 + Q], windows, windowed codec, source samples)` of `resynthesize`."""
     check_pair(model, codec)
     rate = codec.sample_rate
+    frame_samples = int(np.ceil(rate / codec.frame_rate))
+    check_waveform("source", source, "source_rate", source_rate)
+    prompt = check_waveform("prompt", prompt, "prompt_rate", prompt_rate, min_samples=0)
+    if len(prompt) * rate / (prompt_rate or rate) < frame_samples:
+        raise ValueError(
+            f"`prompt` is shorter than one codec frame ({frame_samples} samples at {rate} Hz)."
+        )
     source = mono_at(source, source_rate or rate, rate, "source")
     prompt = mono_at(prompt, prompt_rate or rate, rate, "prompt")
     prompt_frames = frames_of(prompt_seconds, codec.frame_rate, "prompt_seconds")

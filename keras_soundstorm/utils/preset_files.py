@@ -98,24 +98,60 @@ def download_preset(handle):
     """A `kaggle://owner/model/keras/variant[/version]` or `hf://owner/name` handle -> local dir.
 
     Uses `kagglehub` / `huggingface_hub` (both come with keras-hub); needs the
-    internet. Other strings are returned unchanged.
+    internet: when the hub cannot be reached, a one-line ValueError names the
+    handle and says so. Other strings are returned unchanged.
     """
     handle = os.fspath(handle)
     scheme, _, rest = handle.partition("://")
     if not rest:
         return handle
-    if scheme == "kaggle":
-        import kagglehub
+    if scheme not in ("kaggle", "hf"):
+        raise ValueError(
+            f"Preset handle {handle!r} has an unknown scheme {scheme!r}; use kaggle://, hf:// "
+            "or a local directory."
+        )
+    try:
+        if scheme == "kaggle":
+            import kagglehub
 
-        return kagglehub.model_download(rest)
-    if scheme == "hf":
+            return kagglehub.model_download(rest)
         import huggingface_hub
 
         return huggingface_hub.snapshot_download(repo_id=rest)
-    raise ValueError(
-        f"Preset handle {handle!r} has an unknown scheme {scheme!r}; use kaggle://, hf:// "
-        "or a local directory."
-    )
+    except Exception as error:
+        if not _is_unreachable(error):
+            raise
+        host = "Kaggle" if scheme == "kaggle" else "the Hugging Face Hub"
+        raise ValueError(
+            f"Preset handle {handle!r} cannot be downloaded: the network is unreachable "
+            f"({host} did not answer: {type(error).__name__}). Connect, or download it "
+            "elsewhere and pass its local directory."
+        ) from None
+
+
+def _is_unreachable(error):
+    """Whether `error` (from kagglehub / huggingface_hub) means no connection to the hub."""
+    unreachable = [ConnectionError, TimeoutError]
+    try:
+        import requests
+
+        unreachable += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
+    except ImportError:
+        pass
+    try:
+        import httpx
+
+        unreachable.append(httpx.TransportError)
+    except ImportError:
+        pass
+    try:
+        # What huggingface_hub raises when it cannot connect and has no cached copy.
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        unreachable.append(LocalEntryNotFoundError)
+    except ImportError:
+        pass
+    return isinstance(error, tuple(unreachable))
 
 
 # --- What a save may replace -------------------------------------------------

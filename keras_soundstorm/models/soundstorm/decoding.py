@@ -113,7 +113,18 @@ def decode_schedule(steps_per_level):
 
 
 def _gumbel(shape, seed, counter):
-    return -ops.log(-ops.log(backend.uniform_noise(shape, seed, counter)))
+    """Gumbel noise `[B, T, ...]`, the same on the first frames whatever `T` is.
+
+    Drawn frame-major (`[T, B, ...]`, then transposed): the noise generators
+    fill their output as one stream in row-major order, so frame `t`'s noise
+    is the same for every `T > t`. A seed then gives the same codes whatever
+    padding `bucket_frames` adds, and `generate` the SavedModel's codes.
+    """
+    shape = tuple(shape)
+    frame_major = (shape[1], shape[0]) + shape[2:]
+    noise = backend.uniform_noise(frame_major, seed, counter)
+    axes = (1, 0) + tuple(range(2, len(shape)))
+    return -ops.log(-ops.log(ops.transpose(noise, axes)))
 
 
 def iterative_decode(
@@ -133,8 +144,10 @@ def iterative_decode(
     Args:
         logits_fn: `logits_fn(codes [B, T, Q], level) -> [B, T, C]` logits of
             level `level` (a scalar int tensor, 0-based).
-        codes: int `[B, T, Q]`; `codebook_size` (MASK) at every position to
-            generate, given tokens (e.g. a prompt) elsewhere.
+        codes: int `[B, T, Q]` in `[0, codebook_size]`; `codebook_size`
+            (MASK) at every position to generate, given tokens (e.g. a prompt)
+            elsewhere. Ids outside that range are a ValueError (checked when
+            `codes` is not traced).
         padding_mask: bool `[B, T]`, True on real frames (None: all real).
             Padded frames are left as they are.
         steps_per_level: passes per level (Q ints >= 1); default
@@ -159,6 +172,15 @@ def iterative_decode(
         tokens chosen from them are meaningless (typically id 0) and `finite`
         is False. `SoundStorm.generate` raises a ValueError then.
     """
+    values = backend.concrete_value(codes)
+    if values is not None:
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"`codes` must hold integers; got dtype {values.dtype}.")
+        if values.size and (values.min() < 0 or values.max() > codebook_size):
+            raise ValueError(
+                f"`codes` holds ids in [{values.min()}, {values.max()}]; accepted: [0, "
+                f"{codebook_size}] (codes in [0, {codebook_size}), MASK = {codebook_size})."
+            )
     codes = ops.cast(ops.convert_to_tensor(codes), "int32")
     if len(codes.shape) != 3:
         raise ValueError(f"`codes` must have rank 3 [B, T, Q]; got shape {codes.shape}.")

@@ -12,12 +12,15 @@ The `serving_default` signature takes
   guidance's w (0: plain decoding, at plain decoding's cost),
 
 with dynamic batch and lengths, and returns `{"codes": int32 [B, T, Q]}`.
-The SavedModel needs only TensorFlow to load and run.
+The SavedModel needs only TensorFlow to load and run. It pads nothing;
+`generate` pads to its bucket, which does not change the codes (the noise is
+drawn frame-major, see `decoding._gumbel`): same seed, same codes.
 
 It checks its inputs as `generate` does (the rules live in `inputs.py`, as
 TensorFlow asserts in `served_input_checks`): a batch of at least one example,
 the same batch in all three tensors (a batch of 1 is not broadcast), a
-non-empty `conditioning` with ids in `[0, conditioning_vocabulary_size)`,
+non-empty `conditioning` with ids in `[0, conditioning_vocabulary_size)`
+(`[0, conditioning_vocabulary_size]` for a guided model: its null id too),
 prompt ids in `[0, C)` (real codes: MASK, id C, is not a prompt token) on all
 `P >= 1` frames, `prompt_length` in `[0, min(P, T)]`, `seed >= 0` and a
 finite `guidance_scale >= 0`. A bad
@@ -82,8 +85,9 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
     steps = decoding_settings.steps_per_level(settings, backbone.num_levels)
     r, q, c = backbone.conditioning_rate_ratio, backbone.num_levels, backbone.codebook_size
 
-    v = backbone.conditioning_vocabulary_size
     guided = backbone.supports_guidance
+    # Conditioning ids `generate` takes: a guided model's null id (= V) too.
+    v = backbone.conditioning_vocabulary_size + int(guided)
 
     def serve(conditioning, prompt_codes, prompt_length, seed, guidance_scale=0.0):
         num_frames = ops.shape(conditioning)[1] * r

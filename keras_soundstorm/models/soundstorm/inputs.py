@@ -159,6 +159,10 @@ def checked_training_data(x, backbone):
                 "The dataset must yield dicts with 'codes', 'padding_mask' and (if "
                 f"conditional) 'conditioning'; it yields {spec}."
             )
+        for name in ("codes", "conditioning"):
+            dtype = spec[name].dtype if name in spec else None
+            if dtype is not None and not dtype.is_integer:
+                raise ValueError(f"`{name}` must hold integers; the dataset yields {dtype.name}.")
         return x.map(lambda batch: _tf_checked(batch, backbone))
     return x
 
@@ -284,8 +288,9 @@ def served_input_checks(conditioning, prompt_codes, prompt_length, seed, r, v, c
 
     Each message names its input.
 
-    `r`: conditioning rate ratio, `v`: conditioning vocabulary size, `c`:
-    codebook size (MASK id).
+    `r`: conditioning rate ratio, `v`: conditioning ids accepted (the
+    vocabulary size, plus one for a guided model's null id, as `generate`),
+    `c`: codebook size (MASK id).
     """
     import tensorflow as tf
 

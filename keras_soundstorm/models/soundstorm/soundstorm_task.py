@@ -189,9 +189,20 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
     # --- Inference ----------------------------------------------------------
 
     def logits(self, codes, level, conditioning=None, padding_mask=None):
-        """Logits `[B, T, C]` of level `level` (scalar or `[B]`) for `codes`."""
+        """Logits float32 `[B, T, C]` of level `level` for `codes`.
+
+        `codes` int `[B, T, Q]` (MASK = C where unknown), `level` an int (Python
+        or numpy) or int `[B]` (0-based), `conditioning` int `[B, T/r]`
+        (conditional models), `padding_mask` bool `[B, T]` (None: all real);
+        numpy arrays, nested lists or tensors.
+        """
+        codes = ops.cast(ops.convert_to_tensor(codes), "int32")
+        level = ops.cast(ops.convert_to_tensor(level), "int32")
         if padding_mask is None:
             padding_mask = ops.ones(ops.shape(codes)[:2], "bool")
+        padding_mask = ops.cast(ops.convert_to_tensor(padding_mask), "bool")
+        if conditioning is not None:
+            conditioning = ops.cast(ops.convert_to_tensor(conditioning), "int32")
         inputs = {"codes": codes, "padding_mask": padding_mask}
         if self.backbone.is_conditional:
             inputs["conditioning"] = conditioning
@@ -317,10 +328,13 @@ class SoundStorm(TaskPresets, keras_hub.models.Task):
             (stored in its preset), then `DECODING_DEFAULTS`.
             seed: an int in `[0, 2**31 - 1]`, used as it is (None: a random
                 one). Same seed, same result.
-            bucket_frames: an int >= 1; lengths are padded up to a multiple of
-                this, so that nearby lengths share one compiled decode. None:
-                `backend.default_bucket_frames()` (128 on JAX and TensorFlow,
-                1 on PyTorch, which does not compile).
+            bucket_frames: an int >= 1; the output length is padded up to a
+                multiple of `lcm(bucket_frames, r)`, so that nearby lengths
+                share one compiled decode. It does not change the codes: the
+                noise of a frame does not depend on the padding, so a seed
+                gives the same codes for every `bucket_frames`, and the
+                SavedModel's. None: `backend.default_bucket_frames()` (128 on JAX and
+                TensorFlow, 1 on PyTorch, which does not compile).
 
         Returns:
             numpy int32 `[B, T, Q]` (`[T, Q]` for unbatched input), with `-1` on

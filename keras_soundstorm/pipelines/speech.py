@@ -28,7 +28,7 @@ from keras_soundstorm.pipelines.common import (
     progress_bar,
 )
 from keras_soundstorm.pipelines.resynthesis import CODEC_WINDOW_SECONDS
-from keras_soundstorm.text import SymbolTable, TextFrontend, text_to_symbols
+from keras_soundstorm.text import TextFrontend, text_to_symbols
 
 # Phoneme symbols (word separators and punctuation included) per second of English speech,
 # about: sizes the text pieces so that each one's speech fits one SoundStorm window.
@@ -301,21 +301,14 @@ def check_text(text, name="text"):
 
 
 def text_frontend(text_to_semantic, symbol_table=None):
-    """The `TextFrontend` of a text-to-semantic model (its `symbols`, or `symbol_table`)."""
+    """The `TextFrontend` of a text-to-semantic model (its `symbol_table`, or `symbol_table`)."""
     if symbol_table is None:
-        symbols = getattr(text_to_semantic, "symbols", None)
-        if not symbols:
+        symbol_table = getattr(text_to_semantic, "symbol_table", None)
+        if symbol_table is None:
             raise ValueError(
-                "The text-to-semantic model has no phoneme symbols (`symbols`): convert it with "
-                "its symbol table (`kss.convert.uslm`) or pass `symbol_table`."
+                "The text-to-semantic model has no phoneme symbol table (`symbol_table`): convert "
+                "it with its symbol table (`kss.convert.uslm`) or pass `symbol_table`."
             )
-        table = SymbolTable({symbol: index for index, symbol in enumerate(symbols[3:])})
-        if tuple(table.symbols) != tuple(symbols):
-            raise ValueError(
-                "The model's `symbols` are not `<pad>`, `<bos>`, `<eos>` then sorted phonemes; "
-                "pass its `symbol_table`."
-            )
-        symbol_table = table
     if symbol_table.vocabulary_size > text_to_semantic.backbone.text_vocabulary_size:
         raise ValueError(
             f"The symbol table has {symbol_table.vocabulary_size} ids, more than the model's "

@@ -68,6 +68,11 @@ TINY_LAYERS = {
         lambda: [floats(2, 3, 4), np.array([0, 1], "int32")],
         {},
     ),
+    "PrefixDecoder": (
+        dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16),
+        lambda: [floats(2, 3, 8), floats(2, 4, 8), mask(2, 3), mask(2, 4)],
+        {},
+    ),
     "ReflectConv1D": (
         dict(filters=3, kernel_size=3, dilation_rate=2),
         lambda: [floats(2, 8, 2)],
@@ -75,6 +80,7 @@ TINY_LAYERS = {
     ),
     "ResidualUnit": (dict(channels=2, dilation=2, kernel_size=3), lambda: [floats(2, 8, 2)], {}),
     "ResidualVectorQuantizer": (dict(num_levels=2, codebook_size=4), lambda: [floats(2, 5, 3)], {}),
+    "ScaledSinusoidalPosition": (dict(hidden_dim=4), lambda: [floats(2, 5, 4)], {}),
     "SEANetDecoder": (
         dict(channels=2, latent_dim=4, strides=(2, 2)),
         lambda: [floats(2, 3, 4)],
@@ -89,8 +95,18 @@ TINY_LAYERS = {
     "STFTDiscriminator": (dict(channels=2, fft_size=16), lambda: [floats(2, 64)], {}),
     "STFTEncoder": (dict(latent_dim=4, hop_length=4, num_blocks=1), lambda: [floats(2, 32)], {}),
     "ScaleOnlyChannelNorm": (dict(), lambda: [floats(2, 5, 3)], {}),
+    "SelfAttention": (
+        dict(hidden_dim=8, num_heads=2, use_rotary=True),
+        lambda: [floats(2, 5, 8), mask(2, 5)],
+        {},
+    ),
     "SkipLSTM": (dict(units=3, num_layers=2, bidirectional=True), lambda: [floats(2, 5, 3)], {}),
     "TrainingMasker": (dict(codebook_size=5, seed=0), lambda: [ints(5, 2, 6, 2), mask(2, 6)], {}),
+    "TransformerBlock": (
+        dict(hidden_dim=8, num_heads=2, intermediate_dim=16),
+        lambda: [floats(2, 5, 8), mask(2, 5)],
+        {},
+    ),
     "TrimmedConv1DTranspose": (
         dict(filters=2, kernel_size=4, strides=2),
         lambda: [floats(2, 5, 3)],

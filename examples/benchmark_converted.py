@@ -87,7 +87,8 @@ def _ours(frames, repeats, bucket_frames=None):
     return keras.backend.backend(), model.count_params(), first, runs
 
 
-def _peer(frames, repeats):
+def build_peer(steps):
+    """`(ConformerWrapper, SoundStorm)` of soundstorm-pytorch with the converted architecture."""
     import torch
 
     from keras_soundstorm.convert.peers import stub_soundstorm_pytorch_imports
@@ -106,13 +107,20 @@ def _peer(frames, repeats):
     )  # fmt: skip
     model = soundstorm_pytorch.SoundStorm(
         net,
-        steps=STEPS_PER_LEVEL[0],
+        steps=steps,
         num_semantic_token_ids=VOCABULARY,
         wav2vec_target_sample_hz=16000,
         wav2vec_downsample_factor=320,
         codec_target_sample_hz=16000,
         codec_downsample_factor=320,
     ).eval()
+    return net, model
+
+
+def _peer(frames, repeats):
+    import torch
+
+    net, model = build_peer(STEPS_PER_LEVEL[0])
     conditioning = torch.randint(0, VOCABULARY, (1, frames))
 
     def call():

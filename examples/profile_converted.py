@@ -33,12 +33,12 @@ from benchmark_converted import (  # noqa: E402
     CODEBOOK,
     FRAME_RATE,
     HEADS,
-    KERNEL,
     LAYERS,
     LEVELS,
     VOCABULARY,
     WIDTH,
     _checkpoint_shapes,
+    build_peer,
 )
 
 # A short schedule for the bookkeeping estimate (passes of the first level, then 1 each).
@@ -137,29 +137,7 @@ def _ours(frames, repeats):
 def _peer(frames, repeats):
     import torch
 
-    from keras_soundstorm.convert.peers import stub_soundstorm_pytorch_imports
-
-    stub_soundstorm_pytorch_imports()
-    import soundstorm_pytorch
-
-    torch.manual_seed(0)
-    net = soundstorm_pytorch.ConformerWrapper(
-        codebook_size=CODEBOOK,
-        num_quantizers=LEVELS,
-        conformer=dict(
-            dim=WIDTH, depth=LAYERS, heads=HEADS, dim_head=WIDTH // HEADS, ff_mult=4,
-            conv_expansion_factor=2, conv_kernel_size=KERNEL, attn_flash=False,
-        ),
-    )  # fmt: skip
-    model = soundstorm_pytorch.SoundStorm(
-        net,
-        steps=PROFILE_STEPS[0],
-        num_semantic_token_ids=VOCABULARY,
-        wav2vec_target_sample_hz=16000,
-        wav2vec_downsample_factor=320,
-        codec_target_sample_hz=16000,
-        codec_downsample_factor=320,
-    ).eval()
+    net, model = build_peer(PROFILE_STEPS[0])
     block = net.conformer.layers[0]
     x = torch.randn(1, frames, WIDTH)
     wide = torch.randn(1, 2 * WIDTH, frames)  # channels first, as the peer's conv module

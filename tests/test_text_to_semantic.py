@@ -193,3 +193,12 @@ def test_fit_rejects_data_without_the_inputs():
     model.compile()
     with pytest.raises(ValueError, match="semantic_padding_mask"):
         model.fit({"text_ids": np.ones((2, 3), "int32"), "semantic": np.ones((2, 3), "int32")})
+
+
+def test_tasks_refuse_unknown_keyword_arguments():
+    """A misspelt argument is an error, not silently dropped by Keras' functional model."""
+    backbone = kss.TextToSemanticBackbone(**kss.TEXT_TO_SEMANTIC_CONFIGS["tiny"])
+    with pytest.raises(ValueError, match=r"unknown keyword arguments \['symbols'\]"):
+        kss.TextToSemantic(backbone, symbols=["a"])
+    with pytest.raises(ValueError, match=r"unknown keyword arguments \['bogus'\]"):
+        kss.SoundStorm(kss.SoundStormBackbone(**kss.CONFIGS["tiny"]), bogus=1)

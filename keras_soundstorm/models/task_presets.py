@@ -14,9 +14,22 @@ import keras
 
 from keras_soundstorm.utils import files, preset_files, preset_registry
 
+# Keyword arguments a task passes on to `keras_hub.models.Task` (Keras' functional
+# model ignores any other one silently, so a misspelt argument would be lost).
+TASK_KEYWORDS = frozenset({"inputs", "outputs", "name", "trainable", "dtype", "compile"})
+
 
 class TaskPresets:
     """Preset methods shared by the package's KerasHub tasks."""
+
+    def __init__(self, *args, **kwargs):
+        unknown = sorted(set(kwargs) - TASK_KEYWORDS)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unknown keyword arguments {unknown}; accepted besides "
+                f"its own: {sorted(TASK_KEYWORDS - {'inputs', 'outputs'})}."
+            )
+        super().__init__(*args, **kwargs)
 
     def save_to_preset(self, preset_dir, max_shard_size=10, metadata=None):
         """Saves the task (config, weights) to `preset_dir`, atomically.

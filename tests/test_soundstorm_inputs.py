@@ -75,13 +75,26 @@ def test_bad_bucket_frames_is_a_clear_error(model, bucket_frames):
 
 
 def test_default_bucket_frames_is_the_backends(model):
-    """None pads as `backend.default_bucket_frames()` (1 on PyTorch: no padding)."""
-    default = backend.default_bucket_frames()
-    assert default == (1 if backend.name() == "torch" else 128)
+    """None pads as `backend.default_bucket_frames(T)` (1 on PyTorch: no padding)."""
+    frames = conditioning().shape[1] * R
+    default = backend.default_bucket_frames(frames)
+    assert default == (1 if backend.name() == "torch" else 8)
     np.testing.assert_array_equal(
         generate(model, bucket_frames=None, seed=3),
         generate(model, bucket_frames=default, seed=3),
     )
+
+
+@pytest.mark.parametrize(
+    "frames, padded", [(1, 8), (100, 104), (128, 128), (129, 144), (150, 160), (1500, 1536)]
+)
+def test_default_bucket_pads_at_most_an_eighth(frames, padded):
+    """JAX / TensorFlow: eight buckets per octave (150 frames decode as 160, not 256)."""
+    if backend.name() == "torch":
+        assert backend.default_bucket_frames(frames) == 1
+        return
+    granule = backend.default_bucket_frames(frames)
+    assert -(-frames // granule) * granule == padded
 
 
 def test_a_batch_of_zero_examples_is_a_clear_error(model):

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from keras_soundstorm import backend
 from keras_soundstorm.utils.validation import require_int
 
 # Frame counts and ids are int32 inside the model.
@@ -202,7 +203,8 @@ def prepare_generation_inputs(
         `num_frames` int32 `[B]` and `unbatched` (bool).
     """
     q, c, r = backbone.num_levels, backbone.codebook_size, backbone.conditioning_rate_ratio
-    bucket_frames = require_int("bucket_frames", bucket_frames, minimum=1)
+    if bucket_frames is not None:
+        bucket_frames = require_int("bucket_frames", bucket_frames, minimum=1)
     unbatched = False
     if backbone.is_conditional:
         if conditioning is None:
@@ -262,6 +264,8 @@ def prepare_generation_inputs(
             f"> num_frames {num_frames.tolist()}."
         )
 
+    if bucket_frames is None:
+        bucket_frames = backend.default_bucket_frames(num_frames.max())
     granule = math.lcm(int(bucket_frames), r)
     total = int(math.ceil(num_frames.max() / granule) * granule)
     positions = np.arange(total)

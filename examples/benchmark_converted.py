@@ -18,6 +18,12 @@ appends it as a row. The first call (compilation included) is reported apart
 from the timed repeats, whose median is the result; each time is given as wall
 seconds and as the process's CPU seconds (all its threads), which on a shared
 machine is the fairer comparison: pin each run to one core (`taskset -c 1`).
+
+With `--matmul-peak` the same process then times a 2048^3 float32 matmul
+(median of 7, process CPU seconds) on its backend (the peer: torch) and
+reports the arithmetic floor of the call, `FLOP_PER_FRAME_PASS * frames *
+passes / peak` (the issue's count: 0.68 GFLOP per frame per pass), and the
+fraction of that peak the call reached.
 """
 
 import argparse
@@ -30,6 +36,7 @@ import time
 
 FRAME_RATE = 50
 STEPS_PER_LEVEL = (18, 1, 1, 1, 1, 1, 1)
+FLOP_PER_FRAME_PASS = 0.68e9  # matmuls of the 351 M architecture, per frame and pass
 WIDTH, LAYERS, HEADS, LEVELS, CODEBOOK, VOCABULARY, KERNEL = 1024, 12, 8, 7, 1024, 1024, 31
 
 
@@ -61,6 +68,31 @@ def _time(call, repeats):
         call()
         timings.append((time.perf_counter() - wall, time.process_time() - cpu))
     return timings[0], timings[1:]
+
+
+def matmul_peak_flops(backend, size=2048, repeats=7):
+    """Float32 matmul FLOP per process CPU second on `backend` ("torch" for the peer)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype("float32") for _ in range(2))
+    if backend == "peer":
+        import torch
+
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        matmul = lambda: torch.matmul(a, b).sum().item()  # noqa: E731
+    else:
+        import keras
+
+        a, b = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
+        matmul = lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # noqa: E731
+    matmul()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        matmul()
+        times.append(time.process_time() - start)
+    return 2 * size**3 / statistics.median(times)
 
 
 def _ours(frames, repeats, bucket_frames=None):
@@ -144,6 +176,9 @@ def main(argv=None):
         help="ours: `generate`'s bucket_frames (default: its default, which pads 150 frames "
         "to 256 on JAX and TensorFlow)",
     )
+    parser.add_argument(
+        "--matmul-peak", action="store_true", help="also measure the matmul peak and the floor"
+    )
     parser.add_argument("--csv", help="append the result as a row of this CSV file")
     args = parser.parse_args(argv)
     if args.peer == bool(args.backend):
@@ -174,9 +209,17 @@ def main(argv=None):
         "median_s": round(median, 2),
         "median_cpu_s": round(median_cpu, 2),
         "real_time_factor": round(frames / FRAME_RATE / median, 4),
+        "cores": len(os.sched_getaffinity(0)),
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
     }
+    row.update(matmul_peak_gflops="", floor_cpu_s="", fraction_of_peak="")
+    if args.matmul_peak:
+        peak = matmul_peak_flops("peer" if args.peer else backend)
+        floor = FLOP_PER_FRAME_PASS * frames * sum(STEPS_PER_LEVEL) / peak
+        row["matmul_peak_gflops"] = round(peak / 1e9, 1)
+        row["floor_cpu_s"] = round(floor, 2)
+        row["fraction_of_peak"] = round(floor / median_cpu, 3)
     print(json.dumps(row), flush=True)
     if args.csv:
         new = not os.path.exists(args.csv)

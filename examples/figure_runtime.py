@@ -128,7 +128,8 @@ def _peer(peer_model, backbone, frames, rng):
     return call
 
 
-def _done(path, implementation, preset):
+def _done(path, implementation, backend, preset):
+    """Lengths `path` already holds for this implementation, backend and preset."""
     if not os.path.exists(path):
         return set()
     with open(path) as file:
@@ -136,7 +137,7 @@ def _done(path, implementation, preset):
     return {
         r["audio_seconds"]
         for r in rows
-        if r["implementation"] == implementation and r["preset"] == preset
+        if (r["implementation"], r["backend"], r["preset"]) == (implementation, backend, preset)
     }
 
 
@@ -157,7 +158,7 @@ def measure(args):
 
         implementation, backend = "keras-soundstorm", keras.backend.backend()
         parameters = model.count_params()
-    done = _done(args.output, implementation, args.preset)
+    done = _done(args.output, implementation, backend, args.preset)
     ratio = backbone.conditioning_rate_ratio
     for seconds in args.lengths:
         frames = int(round(seconds * frame_rate / ratio)) * ratio

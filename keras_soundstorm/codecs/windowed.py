@@ -28,6 +28,7 @@ from keras import ops
 
 from keras_soundstorm import backend
 from keras_soundstorm.codecs import codec_inputs
+from keras_soundstorm.utils.memory import release_free_heap
 
 
 class WindowedCodec:
@@ -201,6 +202,7 @@ class WindowedCodec:
             y, h, c = step(ops.convert_to_tensor(inputs.read(start, end)[None]), *state)
             state = [_numpy(h), _numpy(c)]
             output.write(start, _numpy(y)[0])
+            release_free_heap()
 
     # --- Plumbing -----------------------------------------------------------
 
@@ -217,10 +219,15 @@ class WindowedCodec:
         return np.pad(window, [(0, 0), (0, (hi - lo) * hop - window.shape[1])])
 
     def _windows(self, total, context):
-        """`(start, end, lo, hi)`: frames `[start, end)` kept from a window over `[lo, hi)`."""
+        """`(start, end, lo, hi)`: frames `[start, end)` kept from a window over `[lo, hi)`.
+
+        After each window the C heap's free pages go back to the OS, so the
+        resident memory does not creep up with the number of windows.
+        """
         for start in range(0, total, self.window_frames):
             end = min(total, start + self.window_frames)
             yield start, end, max(0, start - context), min(total, end + context)
+            release_free_heap()
 
     def _function(self, key, function):
         if key not in self._functions:

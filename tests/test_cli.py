@@ -412,3 +412,47 @@ def test_tokenize_loads_any_codec_caps_shards_and_has_the_overwrite_flag(tmp_pat
     with pytest.raises(SystemExit, match="already exist .*pass --overwrite"):
         cli.main(argv)
     cli.main(argv + ["--overwrite"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND == "torch", reason="torch cannot export a SavedModel")
+def test_export_of_a_text_to_semantic_preset_and_its_rest_example(tmp_path, capsys):
+    """`export` reads the preset's task: a TextToSemantic gets its own SavedModel."""
+    import tensorflow as tf
+
+    # USLM's vocabularies (the README's payload holds USLM ids), tiny widths.
+    sizes = dict(kss.TEXT_TO_SEMANTIC_CONFIGS["tiny"], text_vocabulary_size=512)
+    model = kss.TextToSemantic(kss.TextToSemanticBackbone(**dict(sizes, codebook_size=1024)))
+    model.save_to_preset(tmp_path / "t2s")
+    preset, output = str(tmp_path / "t2s"), str(tmp_path / "m")
+    for flag in (["--steps-per-level", "2,1"], ["--max-new-tokens", "0"]):
+        with pytest.raises(SystemExit) as raised:
+            cli.main(["export", "--preset", preset, "--output", output, *flag])
+        assert flag[0] in str(raised.value.code) and "\n" not in str(raised.value.code)
+    assert not os.path.exists(output)
+    cli.main(["export", "--preset", preset, "--output", output, "--max-new-tokens", "8"])
+    cli.main(["export", "--preset", preset, "--output", output, "--top-k", "1"])
+    assert "Wrote SavedModel" in capsys.readouterr().out
+    assert sorted(os.listdir(output)) == ["1", "2"]
+    here = os.path.dirname(__file__)
+    with open(os.path.join(here, "..", "examples", "serving_request_text_to_semantic.json")) as f:
+        request = json.load(f)
+    assert request["signature_name"] == "serving_default"
+    inputs = {name: np.asarray(value, "int32") for name, value in request["inputs"].items()}
+    serve = tf.saved_model.load(os.path.join(output, "1")).signatures["serving_default"]
+    served = serve(**{name: tf.constant(value) for name, value in inputs.items()})
+    expected = model.generate(
+        inputs["text_ids"],
+        inputs["prompt_semantic"],
+        text_lengths=inputs["text_lengths"],
+        prompt_lengths=inputs["prompt_lengths"],
+        seed=int(inputs["seed"]),
+        max_length=8,
+    )
+    np.testing.assert_array_equal(served["tokens"].numpy(), expected)
+    # A SoundStorm preset takes no text-to-semantic flag.
+    soundstorm = str(tmp_path / "soundstorm")
+    kss.SoundStorm(make_backbone()).save_to_preset(soundstorm)
+    with pytest.raises(SystemExit, match="--top-p does not apply to --preset .* SoundStorm"):
+        cli.main(["export", "--preset", soundstorm, "--output", output, "--top-p", "0.5"])
+    assert sorted(os.listdir(output)) == ["1", "2"]

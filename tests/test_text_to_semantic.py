@@ -124,7 +124,14 @@ def test_generate_is_reproducible_per_seed_and_unbatched_input_works():
 
 @pytest.mark.slow
 def test_fit_learns_a_toy_text_to_token_mapping():
-    """Each of 8 words maps to its own token sequence (4-7 tokens) after a shared first token."""
+    """Each of 8 words maps to its own token sequence (4-7 tokens) after a shared first token.
+
+    Trained on `{text_ids, semantic, semantic_lengths}` (no masks: the text is
+    unpadded, the semantic padding given by lengths); scored the same on the
+    explicit-mask batch and on a `tf.data` dataset of the lengths form.
+    """
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)
     words, width = 8, 7
     lengths = rng.integers(4, width + 1, words)
@@ -133,19 +140,28 @@ def test_fit_learns_a_toy_text_to_token_mapping():
     word = rng.integers(0, words, 256)
     text = np.stack([np.ones(256), 3 + word, np.full(256, 2)], axis=1).astype("int32")
     mask = np.arange(width)[None] < lengths[word][:, None]
-    data = {
-        "text_ids": text,
-        "text_padding_mask": np.ones(text.shape, bool),
-        "semantic": np.where(mask, patterns[word], END).astype("int32"),
-        "semantic_padding_mask": mask,
-    }
+    semantic = np.where(mask, patterns[word], END).astype("int32")
+    data = {"text_ids": text, "semantic": semantic, "semantic_lengths": lengths[word]}
     keras.utils.set_random_seed(0)
     model = _model()
     model.compile(optimizer=keras.optimizers.Adam(5e-3), run_eagerly=FEW_STEPS_EAGERLY)
     model.fit(data, batch_size=32, epochs=8, verbose=0)
-    accuracy = model.evaluate(data, verbose=0, return_dict=True)["accuracy"]
+    scores = model.evaluate(data, verbose=0, return_dict=True)
+    accuracy = scores["accuracy"]
     print(f"FIT backend={keras.backend.backend()} token accuracy={accuracy:.4f}")
     assert accuracy >= 0.95
+    explicit = {
+        "text_ids": text,
+        "text_padding_mask": np.ones(text.shape, bool),
+        "semantic": semantic,
+        "semantic_padding_mask": mask,
+    }
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(32)
+    for same in (explicit, dataset):
+        again = model.evaluate(same, verbose=0, return_dict=True)
+        np.testing.assert_allclose(
+            [again["loss"], again["accuracy"]], [scores["loss"], accuracy], rtol=1e-5
+        )
     # Greedy generation from the shared first token spells each word's sequence, then ends.
     every_word = np.stack([np.ones(words), 3 + np.arange(words), np.full(words, 2)], axis=1)
     generated = model.generate(
@@ -188,11 +204,74 @@ def test_bad_generate_arguments_are_named(kwargs, message):
         model.generate(**arguments)
 
 
-def test_fit_rejects_data_without_the_inputs():
+def test_training_batches_take_masks_lengths_or_neither():
+    from keras_soundstorm.models.text_to_semantic.inputs import INPUT_KEYS, training_data
+
+    backbone = _model().backbone
+    text, text_lengths, semantic, semantic_lengths = _batch()
+    text_mask = np.arange(5)[None] < text_lengths[:, None]
+    semantic_mask = np.arange(4)[None] < semantic_lengths[:, None]
+    explicit = training_data(
+        {"text_ids": text, "text_padding_mask": text_mask, "semantic": semantic,
+         "semantic_padding_mask": semantic_mask},
+        backbone,
+    )  # fmt: skip
+    by_lengths = training_data(
+        {"text_ids": text, "text_lengths": text_lengths, "semantic": semantic,
+         "semantic_lengths": semantic_lengths},
+        backbone,
+    )  # fmt: skip
+    neither = training_data({"text_ids": text, "semantic": semantic}, backbone)
+    for batch in (explicit, by_lengths, neither):
+        assert tuple(batch) == INPUT_KEYS
+    for key in INPUT_KEYS:
+        np.testing.assert_array_equal(by_lengths[key], explicit[key])
+    assert neither["text_padding_mask"].all() and neither["semantic_padding_mask"].all()
+
+
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        (dict(text_ids=1), r"no \['semantic'\]"),
+        (dict(text_ids=1, semantic=1, padding=1), r"unknown keys \['padding'\]"),
+        (dict(semantic=1, semantic_lenghts=1), r"unknown keys \['semantic_lenghts'\] and no"),
+        (
+            dict(text_ids=1, semantic=1, semantic_lengths=1, semantic_padding_mask=1),
+            "both 'semantic_padding_mask' and 'semantic_lengths'",
+        ),
+        (dict(text_ids=np.ones((2, 3)), semantic=np.ones((2, 3), "int32")), "`text_ids` must be"),
+        (
+            dict(text_ids=np.ones((2, 3), "int32"), semantic=np.ones((2, 3), "int32"),
+                 semantic_lengths=np.array([3, 4])),
+            r"`semantic_lengths` must be in \[1, 3\]",
+        ),
+        (
+            dict(text_ids=np.ones((2, 3), "int32"), semantic=np.ones((3, 3), "int32")),
+            "`semantic` has 3 rows",
+        ),
+    ],
+)  # fmt: skip
+def test_fit_names_unknown_missing_or_bad_keys_and_lists_the_accepted_ones(batch, message):
     model = _model()
     model.compile()
-    with pytest.raises(ValueError, match="semantic_padding_mask"):
-        model.fit({"text_ids": np.ones((2, 3), "int32"), "semantic": np.ones((2, 3), "int32")})
+    with pytest.raises(ValueError, match=message) as raised:
+        model.fit(batch)
+    if "keys" in message or "no " in message:
+        assert "accepted keys: ['text_ids', 'text_padding_mask', 'text_lengths'" in str(
+            raised.value
+        )
+
+
+def test_a_dataset_with_unknown_keys_is_refused_before_training():
+    import tensorflow as tf
+
+    model = _model()
+    model.compile()
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {"text_ids": np.ones((2, 3), "int32"), "tokens": np.ones((2, 3), "int32")}
+    ).batch(2)
+    with pytest.raises(ValueError, match=r"unknown keys \['tokens'\] and no \['semantic'\]"):
+        model.fit(dataset)
 
 
 def test_tasks_refuse_unknown_keyword_arguments():

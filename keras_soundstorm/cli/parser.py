@@ -113,8 +113,12 @@ def build_parser():
     generate.add_argument("--seed", type=integer)
     generate.add_argument("--output", required=True, help=".npy file for the codes")
 
-    export = commands.add_parser("export", help="export a preset as a TF SavedModel")
-    export.add_argument("--preset", required=True)
+    export = commands.add_parser(
+        "export", help="export a SoundStorm or TextToSemantic preset as a TF SavedModel"
+    )
+    export.add_argument(
+        "--preset", required=True, help="a SoundStorm or TextToSemantic preset (its kind is read)"
+    )
     export.add_argument(
         "--output", required=True, help="model directory for TF Serving, e.g. models/soundstorm"
     )
@@ -123,7 +127,20 @@ def build_parser():
         type=integer,
         help="version subdirectory (default: one past the highest present)",
     )
-    export.add_argument("--steps-per-level", type=parse_steps)
+    export.add_argument("--steps-per-level", type=parse_steps, help="SoundStorm")
+    export.add_argument(
+        "--max-new-tokens",
+        type=integer,
+        help="TextToSemantic: new tokens at most per example, fixed in the SavedModel "
+        "(default 1000: 20 s at 50 Hz)",
+    )
+    export.add_argument(
+        "--temperature", type=finite_float, help="TextToSemantic sampling (default 1)"
+    )
+    export.add_argument(
+        "--top-k", type=integer, help="TextToSemantic sampling (default: none; 1: greedy)"
+    )
+    export.add_argument("--top-p", type=finite_float, help="TextToSemantic sampling (default 1)")
 
     tokenize = commands.add_parser(
         "tokenize", help="encode audio (a folder, or the eSpeak corpus) into TFRecords"

@@ -131,12 +131,14 @@ class TextToSemanticBackbone(BackbonePresets, keras_hub.models.Backbone):
         return self.semantic_position(self.semantic_embedding(semantic), positions)
 
     def empty_cache(self, batch_size, length):
-        """A zero key/value cache `[B, num_layers, 2, length, H, D/H]`."""
-        shape = (
-            batch_size, self.num_layers, 2, length, self.num_heads,
-            self.hidden_dim // self.num_heads,
-        )  # fmt: skip
-        return ops.zeros(shape, dtype=self.compute_dtype)
+        """A zero key/value cache: one `[B, 2, length, H, D/H]` tensor per layer (a tuple).
+
+        One tensor per layer, not one stacked tensor: a decoding step then
+        writes each layer's new keys and values in place instead of rebuilding
+        the whole cache.
+        """
+        shape = (batch_size, 2, length, self.num_heads, self.hidden_dim // self.num_heads)
+        return tuple(ops.zeros(shape, dtype=self.compute_dtype) for _ in range(self.num_layers))
 
     def get_config(self):
         config = super().get_config()

@@ -96,23 +96,26 @@ class PrefixDecoder(layers.Layer):
         """One cached pass: `x` `[B, T, D]` at cache slots `cache_index ..`.
 
         `padding_mask` bool `[B, S]` over the cache's slots, `prefix_length` the
-        text slots, `cache` `[B, num_layers, 2, S, H, D/H]`. Returns the hidden
-        states `[B, T, D]` and the updated cache.
+        text slots, `cache` one `[B, 2, S, H, D/H]` tensor per block (a tuple).
+        Returns the hidden states `[B, T, D]` and the updated tuple: each block
+        writes its T new keys and values into its own tensor with one
+        `slice_update` (in place inside a compiled loop on JAX / TensorFlow);
+        nothing else is copied.
         """
         caches = []
-        for index, block in enumerate(self.blocks):
+        for block, layer_cache in zip(self.blocks, cache):
             x, layer_cache = block(
                 x,
                 padding_mask=padding_mask,
                 attention_mode="prefix",
                 prefix_length=prefix_length,
-                cache=cache[:, index],
+                cache=layer_cache,
                 cache_index=cache_index,
             )
             caches.append(layer_cache)
         if self.final_norm is not None:
             x = self.final_norm(x)
-        return x, ops.stack(caches, axis=1)
+        return x, tuple(caches)
 
     def compute_output_spec(self, text, semantic, *args, **kwargs):
         return keras.KerasTensor(semantic.shape, dtype=self.compute_dtype)

@@ -10,7 +10,8 @@ from keras import layers, ops
 
 from keras_soundstorm import backend
 from keras_soundstorm.models.task_presets import TaskPresets
-from keras_soundstorm.models.text_to_semantic import configs
+from keras_soundstorm.models.text_to_semantic import configs, export
+from keras_soundstorm.models.text_to_semantic import inputs as input_checks
 from keras_soundstorm.models.text_to_semantic.backbone import TextToSemanticBackbone
 from keras_soundstorm.models.text_to_semantic.generate import cached_decode
 from keras_soundstorm.text.symbol_table import SymbolTable
@@ -20,18 +21,24 @@ from keras_soundstorm.utils.validation import require_int, require_real
 MIN_TEMPERATURE = 1e-6
 MAX_SEED = 2**31 - 1
 
-INPUT_KEYS = ("text_ids", "text_padding_mask", "semantic", "semantic_padding_mask")
+INPUT_KEYS = input_checks.INPUT_KEYS
 
 
 @keras.saving.register_keras_serializable(package="keras_soundstorm")
 class TextToSemantic(TaskPresets, keras_hub.models.Task):
     """Text ids -> semantic tokens, autoregressively (USLM's AR stage).
 
-    `fit` takes batches `{"text_ids": int [B, Tt], "text_padding_mask": bool
-    [B, Tt], "semantic": int [B, Ts], "semantic_padding_mask": bool [B, Ts]}`
-    (no labels): each semantic position learns the next token, and the last
-    real one end of speech (`codebook_size`); padding is not scored.
-    `generate` continues a prompt's semantic tokens for new text.
+    `fit` (and `evaluate`) take dict batches, no labels: `"text_ids"` int
+    `[B, Tt]` and `"semantic"` int `[B, Ts]`, each row padded at its end, and
+    for each its padding, given one of three ways: a bool mask
+    (`"text_padding_mask"` `[B, Tt]`, `"semantic_padding_mask"` `[B, Ts]`,
+    True on real positions), per-row lengths (`"text_lengths"`,
+    `"semantic_lengths"` int `[B]`), or nothing (every position real), e.g.
+    `{"text_ids", "semantic", "semantic_lengths"}`. Other keys are an error
+    listing the accepted ones. Each semantic position learns the next token,
+    and the last real one end of speech (`codebook_size`); padding is not
+    scored. `generate` continues a prompt's semantic tokens for new text;
+    `export_saved_model` writes it as a SavedModel for TF Serving.
 
     Args:
         backbone: a `TextToSemanticBackbone`.
@@ -45,7 +52,7 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
     ```python
     backbone = kss.TextToSemanticBackbone(**TEXT_TO_SEMANTIC_CONFIGS["tiny"])
     model = kss.TextToSemantic(backbone)
-    model.fit(batches, epochs=1)
+    model.fit({"text_ids": text, "semantic": semantic, "semantic_lengths": lengths}, epochs=1)
     tokens = model.generate(np.array([[1, 5, 7, 2]]), prompt_semantic=np.array([[3, 4]]))
     ```
 
@@ -136,11 +143,18 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
         return metrics + [accuracy] if accuracy is not None and accuracy not in metrics else metrics
 
     def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit` on dict batches of `INPUT_KEYS` (checked when arrays)."""
-        if isinstance(x, dict):
-            _check_batch(x, self.backbone)
+        """`keras.Model.fit` on dict batches (see the class): arrays are checked,
+        masks made from lengths (or all True) for arrays and `tf.data` datasets;
+        other datasets must yield the four `INPUT_KEYS`."""
+        x = input_checks.training_data(x, self.backbone)
         with backend.state_kept_on_error(self):
             return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate` on the batches `fit` takes."""
+        x = input_checks.training_data(x, self.backbone)
+        with backend.state_kept_on_error(self):
+            return super().evaluate(x, y, **kwargs)
 
     # --- Inference ----------------------------------------------------------
 
@@ -185,7 +199,8 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
                 or None (no prompt: the model then starts from the text alone,
                 which USLM was not trained for).
             text_lengths, prompt_lengths: ints or `[B]`, the real lengths of
-                each row (default: the full width).
+                each row (default: the full width); a prompt length may be 0
+                (that row has no prompt).
             temperature, top_k, top_p: sampling (`top_k=1`: greedy).
             seed: int in `[0, 2**31 - 1]` (None: random). Same seed, same tokens.
             max_length: new tokens at most, a Python int (default `16 x Tt + 1`).
@@ -212,30 +227,19 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
         else:
             prompt, prompt_mask = _ids_and_mask(
                 "prompt_semantic", prompt_semantic, prompt_lengths, unbatched, 0,
-                backbone.codebook_size,
+                backbone.codebook_size, minimum_length=0,
             )  # fmt: skip
             if prompt.shape[0] != batch:
                 raise ValueError(
                     f"`prompt_semantic` has {prompt.shape[0]} rows but `text_ids` has {batch}."
                 )
-        temperature = require_real(
-            "temperature",
-            temperature,
-            minimum=MIN_TEMPERATURE,
-            accepted=f"a finite number >= {MIN_TEMPERATURE:g} (for greedy decoding use top_k=1)",
-        )
-        if top_k is not None:
-            top_k = require_int("top_k", top_k, 1, backbone.codebook_size + 1)
-        top_p = require_real("top_p", top_p, minimum=0, exclusive_minimum=True)
-        if top_p > 1:
-            raise ValueError(f"`top_p` must be in (0, 1]; got {top_p}.")
         if max_length is None:
             max_length = configs.TOKENS_PER_TEXT_ID * text.shape[1] + 1
-        max_length = require_int("max_length", max_length, minimum=1)
+        settings = self.checked_sampling(max_length, temperature, top_k, top_p)
         if seed is None:
             seed = int(np.random.randint(0, MAX_SEED + 1, dtype=np.int64))
         seed = require_int("seed", seed, 0, MAX_SEED)
-        decode = self._compiled_decode(max_length, temperature, top_k, top_p)
+        decode = self._compiled_decode(**settings)
         tokens, lengths, finite = decode(
             ops.convert_to_tensor(text),
             ops.convert_to_tensor(text_mask),
@@ -251,6 +255,47 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
         tokens = np.asarray(ops.convert_to_numpy(tokens), "int32")
         tokens = tokens[:, : max(int(np.max(ops.convert_to_numpy(lengths))), 0)]
         return tokens[0] if unbatched else tokens
+
+    def checked_sampling(self, max_length, temperature, top_k, top_p, length_name="max_length"):
+        """`{max_length, temperature, top_k, top_p}` checked (`generate`'s rules)."""
+        temperature = require_real(
+            "temperature",
+            temperature,
+            minimum=MIN_TEMPERATURE,
+            accepted=f"a finite number >= {MIN_TEMPERATURE:g} (for greedy decoding use top_k=1)",
+        )
+        if top_k is not None:
+            top_k = require_int("top_k", top_k, 1, self.backbone.codebook_size + 1)
+        top_p = require_real("top_p", top_p, minimum=0, exclusive_minimum=True)
+        if top_p > 1:
+            raise ValueError(f"`top_p` must be in (0, 1]; got {top_p}.")
+        max_length = require_int(length_name, max_length, minimum=1)
+        return dict(max_length=max_length, temperature=temperature, top_k=top_k, top_p=top_p)
+
+    def export_saved_model(
+        self,
+        path,
+        platforms=("cpu", "cuda", "tpu"),
+        max_new_tokens=export.DEFAULT_MAX_NEW_TOKENS,
+        temperature=1.0,
+        top_k=None,
+        top_p=1.0,
+    ):
+        """Exports a TF SavedModel whose `serving_default` runs `generate`.
+
+        `max_new_tokens` (fixed at export: the decode loop's bound) and the
+        sampling settings are baked in; the seed is an input. See
+        `keras_soundstorm.models.text_to_semantic.export.export_saved_model`.
+        """
+        return export.export_saved_model(
+            self,
+            path,
+            platforms=platforms,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+        )
 
     def _compiled_decode(self, max_length, temperature, top_k, top_p):
         """One compiled decode per setting (`run_eagerly=True`: op by op)."""
@@ -294,7 +339,7 @@ def _checked_symbol_table(table, vocabulary_size):
     return table
 
 
-def _ids_and_mask(name, ids, lengths, unbatched, low, high):
+def _ids_and_mask(name, ids, lengths, unbatched, low, high, minimum_length=1):
     """Checked int32 ids `[B, T]` and their bool padding mask (from `lengths`)."""
     array = np.asarray(ids)
     if unbatched:
@@ -310,8 +355,10 @@ def _ids_and_mask(name, ids, lengths, unbatched, low, high):
     lengths = np.asarray(lengths).reshape(-1)
     if lengths.shape[0] != array.shape[0] or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"The lengths of `{name}` must be one int per row ({array.shape[0]}).")
-    if np.any(lengths < 1) or np.any(lengths > width):
-        raise ValueError(f"The lengths of `{name}` must be in [1, {width}]; got {lengths}.")
+    if np.any(lengths < minimum_length) or np.any(lengths > width):
+        raise ValueError(
+            f"The lengths of `{name}` must be in [{minimum_length}, {width}]; got {lengths}."
+        )
     mask = np.arange(width)[None] < lengths[:, None]
     real = array[mask]
     if real.size and (real.min() < low or real.max() >= high):
@@ -320,23 +367,3 @@ def _ids_and_mask(name, ids, lengths, unbatched, low, high):
             f"[{real.min()}, {real.max()}]."
         )
     return np.where(mask, array, 0).astype("int32"), mask
-
-
-def _check_batch(batch, backbone):
-    """Checks an in-memory training dict: keys, shapes and id ranges."""
-    missing = [key for key in INPUT_KEYS if key not in batch]
-    if missing:
-        raise ValueError(
-            f"Training data misses {missing}; expected a dict with keys {list(INPUT_KEYS)}."
-        )
-    for ids, mask, high in (
-        ("text_ids", "text_padding_mask", backbone.text_vocabulary_size),
-        ("semantic", "semantic_padding_mask", backbone.codebook_size + 1),
-    ):
-        values, padding = np.asarray(batch[ids]), np.asarray(batch[mask])
-        if values.ndim != 2 or values.shape != padding.shape:
-            raise ValueError(
-                f"`{ids}` and `{mask}` must both be [B, T]; got {values.shape} and {padding.shape}."
-            )
-        if values.size and (values.min() < 0 or values.max() >= high):
-            raise ValueError(f"`{ids}` must hold ids in [0, {high - 1}].")

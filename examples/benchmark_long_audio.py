@@ -40,15 +40,15 @@ class _RssSampler(threading.Thread):
     def __init__(self, period=0.2):
         super().__init__(daemon=True)
         self.period, self.stage, self.samples = period, "build", []
-        self._stop = threading.Event()
+        self._finished = threading.Event()
 
     def run(self):
         start = time.perf_counter()
-        while not self._stop.wait(self.period):
+        while not self._finished.wait(self.period):
             self.samples.append((time.perf_counter() - start, self.stage, _rss_mb()))
 
     def stop(self):
-        self._stop.set()
+        self._finished.set()
         self.join()
 
 

@@ -11,7 +11,8 @@ modules). What is left of a full pass (embeddings, residual adds, post norms)
 and of a decoding pass (sampling, ranking, masking: `generate` time / passes
 minus one forward pass, decoding exactly the profiled frames) is reported as
 such; the last row is a pass of `generate` with its default length bucket
-(`bucket_frames=128`: 150 frames are decoded as 256).
+(`backend.default_bucket_frames`: 150 frames are decoded as 160 on JAX and
+TensorFlow, 150 on PyTorch).
 
     taskset -c 0 python examples/profile_converted.py --backend jax --jsonl profile.jsonl
     taskset -c 0 python examples/profile_converted.py --peer --jsonl profile.jsonl

@@ -52,16 +52,27 @@ def _inputs(args):
     return text, prompt
 
 
-def _run_keras(args):
+def build_model(config="uslm", **kwargs):
+    """A `TextToSemantic` of `kss.TEXT_TO_SEMANTIC_CONFIGS[config]`, random weights (seed 0).
+
+    Its end-of-speech column of the output layer is zeroed, so greedy decoding
+    never ends an utterance early. `kwargs` go to `TextToSemantic`.
+    """
     import keras
 
     import keras_soundstorm as kss
 
     keras.utils.set_random_seed(0)
-    model = kss.TextToSemantic(kss.TextToSemanticBackbone(**kss.TEXT_TO_SEMANTIC_CONFIGS["uslm"]))
+    backbone = kss.TextToSemanticBackbone(**kss.TEXT_TO_SEMANTIC_CONFIGS[config])
+    model = kss.TextToSemantic(backbone, **kwargs)
     kernel = keras.ops.convert_to_numpy(model.semantic_head.kernel)
     kernel[:, model.backbone.end_of_speech_id] = 0.0
     model.semantic_head.kernel.assign(kernel)
+    return model
+
+
+def _run_keras(args):
+    model = build_model()
     text, prompt = _inputs(args)
 
     def call():

@@ -1,4 +1,4 @@
-"""examples/benchmark.py runs end to end on a tiny model (speed itself is never asserted)."""
+"""examples/benchmark.py and benchmark_speak.py run end to end on tiny models (speed unasserted)."""
 
 import csv
 import importlib.util
@@ -11,11 +11,12 @@ from conftest import make_backbone
 
 import keras_soundstorm as kss
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "examples", "benchmark.py")
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+SCRIPT = os.path.join(EXAMPLES, "benchmark.py")
 
 
-def _benchmark_module():
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+def _benchmark_module(path=SCRIPT, name="benchmark_script"):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -73,3 +74,20 @@ def test_benchmark_rejects_bad_arguments():
         benchmark.main(_quick_args("--frames", "0"))
     with pytest.raises(ValueError, match="--config"):
         benchmark.main(_quick_args("--config", "enormous", "--skip-train"))
+
+
+@pytest.mark.slow
+def test_benchmark_speak_times_each_stage_of_a_tiny_chain(tmp_path):
+    benchmark = _benchmark_module(os.path.join(EXAMPLES, "benchmark_speak.py"), "benchmark_speak")
+    table = tmp_path / "speak.csv"
+    row = benchmark.main(
+        ["--backend", keras.backend.backend(), "--tiny", "--seconds", "1", "--repeats", "0",
+         "--csv", str(table)]
+    )  # fmt: skip
+    assert row["models"] == "tiny" and row["semantic_tokens"] == 50 and row["audio_seconds"] == 1
+    assert row["pieces"] == 1 and row["median_s"] > 0
+    stages = ("text_to_semantic", "soundstorm", "codec_and_rest")
+    assert all(row[f"first_{stage}_s"] > 0 for stage in stages)
+    assert sum(row[f"{stage}_s"] for stage in stages) == pytest.approx(row["median_s"], abs=0.05)
+    with open(table) as f:
+        assert [int(r["semantic_tokens"]) for r in csv.DictReader(f)] == [50]

@@ -103,3 +103,16 @@ def test_degenerate_weights_are_an_error(codec, waveform):
     broken.encoder.output_conv.bias.assign(np.full(broken.latent_dim, np.nan, "float32"))
     with pytest.raises(ValueError, match="NaN or infinite latents"):
         WindowedCodec(broken, window_seconds=WINDOW_SECONDS).encode(waveform[: 40 * HOP])
+
+
+def test_every_windowed_codec_of_a_codec_reuses_its_compiled_stages(codec, windowed, waveform):
+    """`speak` / `resynthesize` make a `WindowedCodec` per call: none compiles again."""
+    codes = windowed.encode(waveform)
+    list(windowed.decode_chunks(codes))
+    compiled = dict(windowed._functions)
+    other = WindowedCodec(codec, window_seconds=2 * WINDOW_SECONDS)
+    np.testing.assert_array_equal(other.encode(waveform), codes)
+    list(other.decode_chunks(codes))
+    assert other._functions is windowed._functions
+    assert all(other._functions[key] is function for key, function in compiled.items())
+    assert set(other._functions) == set(compiled)

@@ -54,7 +54,12 @@ class WindowedCodec:
         self.codec = codec
         self.window_frames = max(1, int(round(window_seconds * codec.frame_rate)))
         self.streams = supports_windows(codec)
-        self._functions = {}
+        # Compiled stages live on the codec, so that every `WindowedCodec` of it
+        # (one per `speak` / `resynthesize` call) reuses them; set past Keras'
+        # attribute tracking, which has nothing to save here.
+        if not hasattr(codec, _COMPILED):
+            object.__setattr__(codec, _COMPILED, {})
+        self._functions = getattr(codec, _COMPILED)
         if self.streams:
             hop = codec.hop_length
             # Receptive fields (one side is at most the whole), plus one frame of margin.
@@ -230,11 +235,16 @@ class WindowedCodec:
             release_free_heap()
 
     def _function(self, key, function):
+        key = (key, bool(self.codec.run_eagerly))
         if key not in self._functions:
             self._functions[key] = backend.compiled_inference(
                 function, self.codec.variables, run_eagerly=bool(self.codec.run_eagerly)
             )
         return self._functions[key]
+
+
+# The codec attribute holding {stage key: compiled function}.
+_COMPILED = "_kss_windowed_functions"
 
 
 def supports_windows(codec):

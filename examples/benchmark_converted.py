@@ -40,6 +40,16 @@ STEPS_PER_LEVEL = (18, 1, 1, 1, 1, 1, 1)
 WIDTH, LAYERS, HEADS, LEVELS, CODEBOOK, VOCABULARY, KERNEL = 1024, 12, 8, 7, 1024, 1024, 31
 
 
+def append_csv_row(path, row):
+    """Appends `row` (a dict) to the CSV at `path`, with a header if the file is new."""
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 def _checkpoint_shapes():
     """Zero-stride arrays named and shaped as the public checkpoints' tensors the config reads."""
     import numpy as np
@@ -234,12 +244,7 @@ def main(argv=None):
         row["fraction_of_peak"] = round(floor / median_cpu, 3)
     print(json.dumps(row), flush=True)
     if args.csv:
-        new = not os.path.exists(args.csv)
-        with open(args.csv, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(args.csv, row)
 
 
 if __name__ == "__main__":

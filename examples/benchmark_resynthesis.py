@@ -17,14 +17,18 @@ faster than real time).
 """
 
 import argparse
-import csv
 import json
 import os
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmark_converted import STEPS_PER_LEVEL, _checkpoint_shapes, _time  # noqa: E402
+from benchmark_converted import (  # noqa: E402
+    STEPS_PER_LEVEL,
+    _checkpoint_shapes,
+    _time,
+    append_csv_row,
+)
 
 
 def measure(seconds, repeats):
@@ -80,12 +84,7 @@ def main(argv=None):
     }
     print(json.dumps(row), flush=True)
     if args.csv:
-        new = not os.path.exists(args.csv)
-        with open(args.csv, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(args.csv, row)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ encoding the prompt and decoding, the text frontend) as the remainder.
 """
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -47,7 +46,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmark_converted import STEPS_PER_LEVEL, _checkpoint_shapes, _time  # noqa: E402
+from benchmark_converted import (  # noqa: E402
+    STEPS_PER_LEVEL,
+    _checkpoint_shapes,
+    _time,
+    append_csv_row,
+)
 from benchmark_text_to_semantic import build_model  # noqa: E402
 
 PROMPT_SECONDS = 3
@@ -256,12 +260,7 @@ def main(argv=None):
     row["command"] = "python " + " ".join([os.path.relpath(__file__)] + arguments)
     print(json.dumps(row), flush=True)
     if args.csv:
-        new = not os.path.exists(args.csv)
-        with open(args.csv, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(args.csv, row)
     return row
 
 

@@ -101,3 +101,21 @@ def make_backbone(**overrides):
 
 def toy_batch(batch_size=4, num_frames=32, seed=0, config=TINY):
     return toy.toy_batch(batch_size, num_frames, config, seed=seed)
+
+
+# The head of a script run in a fresh interpreter, as TF Serving would: after
+# TensorFlow (2.21 imports keras itself), keras_hub / keras_soundstorm / jax
+# cannot be imported. `serve` is the SavedModel at argv[1]'s serving_default.
+TF_ONLY_PROCESS = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras_hub", "keras_soundstorm", "jax"):
+            raise ModuleNotFoundError("blocked " + name, name=name)
+
+sys.meta_path.insert(0, Block())
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+"""

@@ -9,7 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, make_backbone
+from conftest import TF_ONLY_PROCESS, TINY, make_backbone
 
 import keras_soundstorm as kss
 
@@ -17,25 +17,17 @@ BACKEND = keras.backend.backend()
 
 # Runs in a fresh interpreter. TensorFlow 2.21 imports keras itself at import
 # time; after that, keras_hub / keras_soundstorm / jax are made unimportable.
-CLEAN_PROCESS = r"""
-import json, sys
-import numpy as np
-import tensorflow as tf
-
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("keras_hub", "keras_soundstorm", "jax"):
-            raise ModuleNotFoundError("blocked " + name, name=name)
-
-sys.meta_path.insert(0, Block())
+CLEAN_PROCESS = (
+    TF_ONLY_PROCESS
+    + r"""
 args = json.loads(sys.argv[2])
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 out = serve(**{
     name: tf.constant(value, tf.float32 if name == "guidance_scale" else tf.int32)
     for name, value in args.items()
 })
 np.save(sys.argv[3], out["codes"].numpy())
 """
+)
 
 
 def run_clean(path, tmp_path, **inputs):
@@ -157,17 +149,9 @@ C, Q, V = TINY["codebook_size"], TINY["num_levels"], TINY["conditioning_vocabula
 
 # Loads the SavedModel once and runs every case (inputs as flat values and a
 # shape, so that empty arrays keep their rank); prints the results as JSON.
-CASES_PROCESS = r"""
-import json, sys
-import tensorflow as tf
-
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("keras_hub", "keras_soundstorm", "jax"):
-            raise ModuleNotFoundError("blocked " + name, name=name)
-
-sys.meta_path.insert(0, Block())
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+CASES_PROCESS = (
+    TF_ONLY_PROCESS
+    + r"""
 results = {}
 for name, args in json.loads(sys.argv[2]).items():
     try:
@@ -182,6 +166,7 @@ for name, args in json.loads(sys.argv[2]).items():
         results[name] = {"error": type(error).__name__, "message": str(error)}
 print(json.dumps(results))
 """
+)
 
 
 GOOD = dict(

@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import TF_ONLY_PROCESS
 from test_text_to_semantic import END, TINY, _batch, _model, _randomised
 
 BACKEND = keras.backend.backend()
@@ -18,23 +19,16 @@ MAX_NEW_TOKENS = 12
 
 # Runs in a fresh interpreter that cannot import keras_hub, keras_soundstorm or
 # jax (TensorFlow imports keras itself first): each request's outputs as JSON.
-CLEAN_PROCESS = r"""
-import json, sys
-import tensorflow as tf
-
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("keras_hub", "keras_soundstorm", "jax"):
-            raise ModuleNotFoundError("blocked " + name, name=name)
-
-sys.meta_path.insert(0, Block())
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+CLEAN_PROCESS = (
+    TF_ONLY_PROCESS
+    + r"""
 results = []
 for request in json.loads(sys.argv[2]):
     out = serve(**{name: tf.constant(value, tf.int32) for name, value in request.items()})
     results.append({name: tensor.numpy().tolist() for name, tensor in out.items()})
 print(json.dumps(results))
 """
+)
 
 
 def _requests():

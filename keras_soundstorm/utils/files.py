@@ -50,6 +50,13 @@ class DirectoryKind:
         return f"DirectoryKind({self.description!r})"
 
 
+# What a SavedModel export may replace: a SavedModel (with its saved_model.pb).
+SAVED_MODEL = DirectoryKind(
+    "SavedModel export (a directory with saved_model.pb)",
+    lambda path: os.path.isfile(os.path.join(path, "saved_model.pb")),
+)
+
+
 def _leftovers(target):
     """`[(path, role, pid)]` of the staging / previous folders of `target`."""
     parent, name = os.path.split(target)

@@ -38,12 +38,6 @@ from keras_soundstorm.models.soundstorm import decoding_settings
 from keras_soundstorm.models.soundstorm import inputs as input_checks
 from keras_soundstorm.utils import files
 
-# What an export may replace: a SavedModel (with its saved_model.pb).
-SAVED_MODEL = files.DirectoryKind(
-    "SavedModel export (a directory with saved_model.pb)",
-    lambda path: os.path.isfile(os.path.join(path, "saved_model.pb")),
-)
-
 
 def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
     """`[B, T, Q]` codes: the prompt on its first `prompt_length` frames, MASK after."""
@@ -156,6 +150,6 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
     serving_default.get_concrete_function()
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", serving_default)
-    with files.atomic_directory(path, kind=SAVED_MODEL) as staging:
+    with files.atomic_directory(path, kind=files.SAVED_MODEL) as staging:
         archive.write_out(staging, verbose=False)
     return os.fspath(path)

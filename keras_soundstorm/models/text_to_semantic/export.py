@@ -39,12 +39,6 @@ from keras_soundstorm.models.text_to_semantic import inputs as input_checks
 from keras_soundstorm.models.text_to_semantic.generate import cached_decode
 from keras_soundstorm.utils import files
 
-# What an export may replace: a SavedModel (with its saved_model.pb).
-SAVED_MODEL = files.DirectoryKind(
-    "SavedModel export (a directory with saved_model.pb)",
-    lambda path: os.path.isfile(os.path.join(path, "saved_model.pb")),
-)
-
 # 20 s of speech at SpeechTokenizer's 50 Hz: a `speak` window.
 DEFAULT_MAX_NEW_TOKENS = 1000
 
@@ -139,6 +133,6 @@ def export_saved_model(
     serving_default.get_concrete_function()
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", serving_default)
-    with files.atomic_directory(path, kind=SAVED_MODEL) as staging:
+    with files.atomic_directory(path, kind=files.SAVED_MODEL) as staging:
         archive.write_out(staging, verbose=False)
     return os.fspath(path)

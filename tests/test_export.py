@@ -338,3 +338,23 @@ def test_same_seed_same_codes_whatever_bucket_frames_and_in_the_saved_model(tmp_
     serve = _export_and_load(model, tmp_path / "export")
     served = _serve(serve, False, **kwargs)
     np.testing.assert_array_equal(served, codes[128])
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch export is tested to raise above")
+def test_saved_model_refuses_nan_logits(tmp_path):
+    """NaN weights give an InvalidArgument error, not codes chosen from NaN logits."""
+    import tensorflow as tf
+
+    model = kss.SoundStorm(make_backbone())
+    for variable in model.level_heads.trainable_variables:
+        variable.assign(np.full(variable.shape, np.nan, "float32"))
+    serve = _export_and_load(model, tmp_path / "export")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
+        _serve(
+            serve,
+            False,
+            conditioning=np.zeros((1, 4), "int32"),
+            prompt_codes=np.zeros((1, 1, 4), "int32"),
+            prompt_length=[0],
+            seed=0,
+        )

@@ -36,7 +36,7 @@ from keras import ops
 from keras_soundstorm import backend
 from keras_soundstorm.models.soundstorm import decoding_settings
 from keras_soundstorm.models.soundstorm import inputs as input_checks
-from keras_soundstorm.utils import files
+from keras_soundstorm.utils import files, serving
 
 
 def initial_codes(prompt_codes, prompt_length, num_frames, mask_id):
@@ -123,16 +123,7 @@ def export_saved_model(model, path, platforms=("cpu", "cuda", "tpu"), steps_per_
         checks = input_checks.served_input_checks(*inputs[:4], r, v, c)
         if guided:
             checks += input_checks.served_guidance_checks(inputs[4])
-        with tf.control_dependencies(checks):
-            inputs = [tf.identity(x) for x in inputs]
-        outputs = decode(*inputs)
-        finite = tf.debugging.assert_equal(
-            outputs["finite"],
-            True,
-            message="The model's logits hold NaN or inf (NaN or inf weights?); no codes.",
-        )
-        with tf.control_dependencies([finite]):
-            return {"codes": tf.identity(outputs["codes"])}
+        return serving.checked_call(decode, inputs, checks, "codes")
 
     # Two spellings: a signature's input names are its function's argument names.
     if guided:

@@ -37,7 +37,7 @@ from keras_soundstorm import backend
 from keras_soundstorm.models.text_to_semantic import configs
 from keras_soundstorm.models.text_to_semantic import inputs as input_checks
 from keras_soundstorm.models.text_to_semantic.generate import cached_decode
-from keras_soundstorm.utils import files
+from keras_soundstorm.utils import files, serving
 
 # 20 s of speech at SpeechTokenizer's 50 Hz: a `speak` window.
 DEFAULT_MAX_NEW_TOKENS = 1000
@@ -116,19 +116,12 @@ def export_saved_model(
     @tf.function(input_signature=signature, autograph=False)
     def serving_default(text_ids, text_lengths, prompt_semantic, prompt_lengths, seed):
         inputs = [text_ids, text_lengths, prompt_semantic, prompt_lengths, seed]
-        with tf.control_dependencies(input_checks.served_input_checks(*inputs, v, c)):
-            inputs = [tf.identity(x) for x in inputs]
-        outputs = decode_endpoint(*inputs)
-        finite = tf.debugging.assert_equal(
-            outputs["finite"],
-            True,
-            message="The model's logits hold NaN or inf (NaN or inf weights?); no tokens.",
-        )
-        with tf.control_dependencies([finite]):
-            lengths = tf.identity(outputs["lengths"])
-            # As `generate`: as many columns as the longest example has tokens.
-            tokens = outputs["tokens"][:, : tf.maximum(tf.reduce_max(lengths), 0)]
-            return {"tokens": tf.identity(tokens), "lengths": lengths}
+        checks = input_checks.served_input_checks(*inputs, v, c)
+        outputs = serving.checked_call(decode_endpoint, inputs, checks, "tokens")
+        lengths = outputs["lengths"]
+        # As `generate`: as many columns as the longest example has tokens.
+        tokens = outputs["tokens"][:, : tf.maximum(tf.reduce_max(lengths), 0)]
+        return {"tokens": tokens, "lengths": lengths}
 
     serving_default.get_concrete_function()
     archive = keras.export.ExportArchive()

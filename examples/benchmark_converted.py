@@ -50,6 +50,21 @@ def append_csv_row(path, row):
         writer.writerow(row)
 
 
+def randomise_weights(layer, seed=0):
+    """Assigns `layer` random weights (std 0.5 / sqrt(fan-in)) and returns it.
+
+    For codecs (e.g. `SpeechTokenizer()`), whose zero-initialised weights
+    would decode silence: speed and memory do not depend on the values.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for variable in layer.variables:
+        scale = 0.5 / np.sqrt(max(1, np.prod(variable.shape[:-1])))
+        variable.assign((scale * rng.standard_normal(variable.shape)).astype("float32"))
+    return layer
+
+
 def _checkpoint_shapes():
     """Zero-stride arrays named and shaped as the public checkpoints' tensors the config reads."""
     import numpy as np

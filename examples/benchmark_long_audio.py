@@ -25,6 +25,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_converted import randomise_weights  # noqa: E402
+
 
 def _rss_mb():
     with open("/proc/self/status") as f:
@@ -63,11 +66,8 @@ def run_one(minutes, mode, window_seconds, trace_dir=None):
     from keras_soundstorm.codecs import SpeechTokenizer
     from keras_soundstorm.codecs.windowed import WindowedCodec
 
-    codec = SpeechTokenizer()  # the public speechtokenizer_hubert_avg architecture
+    codec = randomise_weights(SpeechTokenizer())  # the public speechtokenizer_hubert_avg
     rng = np.random.default_rng(0)
-    for variable in codec.variables:
-        scale = 0.5 / np.sqrt(max(1, np.prod(variable.shape[:-1])))
-        variable.assign((scale * rng.standard_normal(variable.shape)).astype("float32"))
     samples = int(minutes * 60 * codec.sample_rate)
     # Noise made in 1-minute blocks: the source itself is part of the peak (4 bytes per sample).
     waveform = np.empty(samples, "float32")

@@ -28,6 +28,7 @@ from benchmark_converted import (  # noqa: E402
     _checkpoint_shapes,
     _time,
     append_csv_row,
+    randomise_weights,
 )
 
 
@@ -37,11 +38,8 @@ def measure(seconds, repeats):
     import keras_soundstorm as kss
     from keras_soundstorm.codecs import SpeechTokenizer
 
-    codec = SpeechTokenizer()
+    codec = randomise_weights(SpeechTokenizer())
     rng = np.random.default_rng(0)
-    for variable in codec.variables:
-        scale = 0.5 / np.sqrt(max(1, np.prod(variable.shape[:-1])))
-        variable.assign((scale * rng.standard_normal(variable.shape)).astype("float32"))
     config = kss.convert.soundstorm_speechtokenizer_config(_checkpoint_shapes(), num_heads=8)
     model = kss.SoundStorm(kss.SoundStormBackbone(**config), head_projection=True)
     rate = codec.sample_rate

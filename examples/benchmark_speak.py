@@ -51,6 +51,7 @@ from benchmark_converted import (  # noqa: E402
     _checkpoint_shapes,
     _time,
     append_csv_row,
+    randomise_weights,
 )
 from benchmark_text_to_semantic import build_model  # noqa: E402
 
@@ -107,17 +108,8 @@ class _Timed:
             self.calls += 1
 
 
-def _random_weights(model, rng):
-    import numpy as np
-
-    for variable in model.variables:
-        scale = 0.5 / np.sqrt(max(1, np.prod(variable.shape[:-1])))
-        variable.assign((scale * rng.standard_normal(variable.shape)).astype("float32"))
-
-
 def _models(tiny):
     """`(text_to_semantic, soundstorm, codec, steps_per_level)`, random weights."""
-    import numpy as np
 
     import keras_soundstorm as kss
     from keras_soundstorm.codecs import SpeechTokenizer
@@ -140,7 +132,7 @@ def _models(tiny):
         codec = SpeechTokenizer()
         config = kss.convert.soundstorm_speechtokenizer_config(_checkpoint_shapes(), num_heads=8)
         steps = STEPS_PER_LEVEL
-    _random_weights(codec, np.random.default_rng(0))
+    randomise_weights(codec)
     model = kss.SoundStorm(kss.SoundStormBackbone(**config), head_projection=True)
     return text_to_semantic, model, codec, steps
 

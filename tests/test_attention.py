@@ -121,7 +121,8 @@ def test_masks_differ_from_each_other():
 
 
 def empty_cache(frames):
-    return np.zeros((BATCH, 2, frames, HEADS, HIDDEN // HEADS), "float32")
+    shape = (BATCH, frames, HEADS, HIDDEN // HEADS)
+    return np.zeros(shape, "float32"), np.zeros(shape, "float32")
 
 
 @pytest.mark.parametrize("use_rotary", [False, True])
@@ -134,7 +135,7 @@ def test_token_by_token_with_cache_equals_the_causal_pass(use_rotary):
         y, cache = layer(x[:, i : i + 1], attention_mode="causal", cache=cache, cache_index=i)
         np.testing.assert_allclose(ops.convert_to_numpy(y)[:, 0], full[:, i], rtol=1e-5, atol=1e-5)
     # The cache holds every position's (rotated) keys and values.
-    keys = ops.convert_to_numpy(cache)[:, 0]
+    keys = ops.convert_to_numpy(cache[0])
     assert np.abs(keys).min(axis=(0, 2, 3)).all()
 
 
@@ -182,13 +183,15 @@ def test_cache_decoding_in_a_compiled_loop():
         return ops.fori_loop(0, FRAMES, step, (cache, ops.zeros_like(inputs)))
 
     compiled = backend.compiled_inference(decode, layer.variables)
-    cache, outputs = compiled(ops.convert_to_tensor(x), ops.convert_to_tensor(empty_cache(FRAMES)))
+    cache = tuple(ops.convert_to_tensor(part) for part in empty_cache(FRAMES))
+    cache, outputs = compiled(ops.convert_to_tensor(x), cache)
     np.testing.assert_allclose(ops.convert_to_numpy(outputs), full, rtol=1e-5, atol=1e-5)
     expected_cache = empty_cache(FRAMES)
     _, expected_cache = layer(x, attention_mode="causal", cache=expected_cache, cache_index=0)
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(cache), ops.convert_to_numpy(expected_cache), atol=1e-5
-    )
+    for part, expected in zip(cache, expected_cache):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(part), ops.convert_to_numpy(expected), atol=1e-5
+        )
 
 
 def test_config_round_trip():
@@ -225,6 +228,7 @@ def test_config_round_trip():
         ({}, dict(attention_mode="prefix"), "prefix_length"),
         ({}, dict(attention_mode="causal", prefix_length=2), "prefix_length"),
         ({}, dict(cache=empty_cache(FRAMES)), "cache_index"),
+        ({}, dict(cache=empty_cache(FRAMES)[0], cache_index=0), "pair"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, call_kwargs, message):

@@ -2,7 +2,7 @@
 
 import keras
 import keras_hub
-from keras import layers, ops
+from keras import layers
 
 from keras_soundstorm.models.backbone_presets import BackbonePresets
 from keras_soundstorm.models.text_to_semantic.positions import ScaledSinusoidalPosition
@@ -131,14 +131,16 @@ class TextToSemanticBackbone(BackbonePresets, keras_hub.models.Backbone):
         return self.semantic_position(self.semantic_embedding(semantic), positions)
 
     def empty_cache(self, batch_size, length):
-        """A zero key/value cache: one `[B, 2, length, H, D/H]` tensor per layer (a tuple).
+        """A zero key/value cache: one `(keys, values)` pair per layer (a tuple),
+        each `[B, length, H, D/H]` (`SelfAttention.empty_cache`).
 
-        One tensor per layer, not one stacked tensor: a decoding step then
+        One pair per layer, not one stacked tensor: a decoding step then
         writes each layer's new keys and values in place instead of rebuilding
         the whole cache.
         """
-        shape = (batch_size, 2, length, self.num_heads, self.hidden_dim // self.num_heads)
-        return tuple(ops.zeros(shape, dtype=self.compute_dtype) for _ in range(self.num_layers))
+        return tuple(
+            block.attention.empty_cache(batch_size, length) for block in self.decoder.blocks
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -17,6 +17,14 @@ position decoded against the cache).
     python examples/benchmark_text_to_semantic.py --only jax         # one backend
     python examples/benchmark_text_to_semantic.py --only reference
 
+`--padded-text-ids N` times the decode as `speak` runs it: the text padded to
+N ids (its real length `--text-ids` passed), the loop bounded by `16 x N + 1`
+tokens, so each run stops at USLM's limit of `16 x --text-ids + 1` tokens
+(`--new-tokens` is then ignored; Keras backends only):
+
+    python examples/benchmark_text_to_semantic.py --runs jax,tensorflow \
+        --text-ids 31 --padded-text-ids 256
+
 Each backend runs in its own process (the driver starts them one after the
 other). The first call (compilation included) is reported apart from the
 timed repeats, whose median is the result, as wall seconds and as the
@@ -72,11 +80,18 @@ def build_model(config="uslm", **kwargs):
 
 
 def _run_keras(args):
+    import numpy as np
+
     model = build_model()
     text, prompt = _inputs(args)
+    bound = dict(max_length=args.new_tokens)
+    if args.padded_text_ids:
+        padding = np.zeros((1, args.padded_text_ids - args.text_ids), "int32")
+        text = np.concatenate([text, padding], axis=1)
+        bound = dict(max_length=16 * args.padded_text_ids + 1, text_lengths=[args.text_ids])
 
     def call():
-        return model.generate(text, prompt, top_k=1, max_length=args.new_tokens, seed=0)[0]
+        return model.generate(text, prompt, top_k=1, seed=0, **bound)[0]
 
     return call
 
@@ -129,6 +144,12 @@ def _run_reference(args):
 
 
 def run_one(args):
+    if args.padded_text_ids:
+        if args.only == "reference":
+            raise SystemExit("--padded-text-ids: Keras backends only (speak's static bound).")
+        if args.padded_text_ids < args.text_ids:
+            raise SystemExit("--padded-text-ids must be at least --text-ids.")
+        args.new_tokens = 16 * args.text_ids + 1
     call = _run_reference(args) if args.only == "reference" else _run_keras(args)
     tokens, first, timed = _time(call, args.repeats)
     assert len(tokens) == args.new_tokens, len(tokens)
@@ -140,6 +161,7 @@ def run_one(args):
         "new_tokens": args.new_tokens,
         "prompt_tokens": args.prompt_tokens,
         "text_ids": args.text_ids,
+        "padded_text_ids": args.padded_text_ids,
         "first_call_s": round(first[0], 2),
         "repeats": args.repeats,
         "wall_s": round(wall, 2),
@@ -158,7 +180,7 @@ def run_all(args):
         env = dict(os.environ, KERAS_BACKEND="torch" if run == "reference" else run)
         command = [sys.executable, __file__, "--only", run] + [
             f"--{name.replace('_', '-')}={getattr(args, name)}"
-            for name in ("new_tokens", "prompt_tokens", "text_ids", "repeats")
+            for name in ("new_tokens", "prompt_tokens", "text_ids", "padded_text_ids", "repeats")
         ]
         output = subprocess.run(command, env=env, capture_output=True, text=True)
         lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
@@ -185,6 +207,9 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=500)
     parser.add_argument("--prompt-tokens", type=int, default=150)
     parser.add_argument("--text-ids", type=int, default=150)
+    parser.add_argument(
+        "--padded-text-ids", type=int, default=0, help="time speak's padded, bounded decode"
+    )
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     if args.only:

@@ -6,6 +6,7 @@ import pytest
 from conftest import FEW_STEPS_EAGERLY
 
 import keras_soundstorm as kss
+from keras_soundstorm.models.text_to_semantic import generate as decoding
 from keras_soundstorm.models.text_to_semantic import parameter_count
 from keras_soundstorm.models.text_to_semantic.generate import sample_tokens
 
@@ -96,7 +97,13 @@ def _uncached_decode(model, text, text_lengths, prompt, prompt_lengths, seed, st
     [dict(top_k=1), dict(temperature=0.9, top_k=8, top_p=0.9)],
     ids=["greedy", "sampled"],
 )
-def test_compiled_cached_decode_equals_uncached_decoding(sampling):
+@pytest.mark.parametrize("first_segment", [None, 3], ids=["one_segment", "segments_3_6_12"])
+def test_compiled_cached_decode_equals_uncached_decoding(sampling, first_segment, monkeypatch):
+    """Also when `generate` decodes in segments of growing cache size (3, 6, then 12 slots)."""
+    if first_segment is not None:
+        monkeypatch.setattr(decoding, "FIRST_SEGMENT_TOKENS", first_segment)
+        monkeypatch.setattr(decoding, "SEGMENT_GROWTH", 2)
+        assert decoding.segment_slots(12) == (3, 6, 12)
     model = _randomised(_model())
     text, text_lengths, prompt, prompt_lengths = _batch()
     tokens = model.generate(

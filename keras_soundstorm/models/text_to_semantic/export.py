@@ -11,8 +11,8 @@ The `serving_default` signature takes
 
 with dynamic batch and lengths, and returns `tokens` int32 `[B, N]` (each
 example's new tokens, then -1; N is the longest example's count) and
-`lengths` int32 `[B]`. It runs the decode `generate` runs (`cached_decode`,
-one compiled loop), so the same inputs and seed give the same tokens.
+`lengths` int32 `[B]`. It runs `generate`'s decoding loop as one segment
+(`cached_decode`), so the same inputs and seed give the same tokens.
 
 `max_new_tokens` is fixed at export: it is the loop's bound and the size of
 the key/value cache, which must be static for XLA on JAX. Each example still

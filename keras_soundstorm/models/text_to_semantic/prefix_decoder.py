@@ -96,11 +96,11 @@ class PrefixDecoder(layers.Layer):
         """One cached pass: `x` `[B, T, D]` at cache slots `cache_index ..`.
 
         `padding_mask` bool `[B, S]` over the cache's slots, `prefix_length` the
-        text slots, `cache` one `[B, 2, S, H, D/H]` tensor per block (a tuple).
-        Returns the hidden states `[B, T, D]` and the updated tuple: each block
-        writes its T new keys and values into its own tensor with one
-        `slice_update` (in place inside a compiled loop on JAX / TensorFlow);
-        nothing else is copied.
+        text slots, `cache` one `(keys, values)` pair of `[B, S, H, D/H]` per
+        block (a tuple). Returns the hidden states `[B, T, D]` and the updated
+        tuple: each block writes its T new keys and values into its own
+        tensors with `slice_update` (in place inside a compiled loop on JAX /
+        TensorFlow); nothing else is copied.
         """
         caches = []
         for block, layer_cache in zip(self.blocks, cache):

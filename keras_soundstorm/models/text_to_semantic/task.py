@@ -1,6 +1,5 @@
 """TextToSemantic task: next-token training and cached autoregressive generation."""
 
-import functools
 import types
 
 import keras
@@ -11,9 +10,9 @@ from keras import layers, ops
 from keras_soundstorm import backend
 from keras_soundstorm.models.task_presets import TaskPresets
 from keras_soundstorm.models.text_to_semantic import configs, export
+from keras_soundstorm.models.text_to_semantic import generate as decoding
 from keras_soundstorm.models.text_to_semantic import inputs as input_checks
 from keras_soundstorm.models.text_to_semantic.backbone import TextToSemanticBackbone
-from keras_soundstorm.models.text_to_semantic.generate import cached_decode
 from keras_soundstorm.text.symbol_table import SymbolTable
 from keras_soundstorm.utils.validation import require_int, require_real
 
@@ -298,29 +297,62 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
         )
 
     def _compiled_decode(self, max_length, temperature, top_k, top_p):
-        """One compiled decode per setting (`run_eagerly=True`: op by op)."""
-        key = (max_length, temperature, top_k, top_p, bool(self.run_eagerly))
-        cache = self._decode_cache.functions
-        if key not in cache:
-            decode = functools.partial(
-                cached_decode,
-                self.backbone,
-                self.semantic_head,
-                max_new_tokens=max_length,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                tokens_per_text_id=configs.TOKENS_PER_TEXT_ID,
+        """The decode for one setting: compiled segments (`run_eagerly=True`: op by op).
+
+        Returns `run(text, text_mask, prompt, prompt_mask, seed) -> (tokens,
+        lengths, finite)`, which runs the next segment only while some example
+        is still going (`decoding.segment_slots`).
+        """
+        slots = decoding.segment_slots(max_length)
+        key = (max_length, temperature, top_k, top_p, slots, bool(self.run_eagerly))
+        functions = self._decode_cache.functions
+        if key not in functions:
+            functions[key] = self._segmented_decode(slots, max_length, temperature, top_k, top_p)
+        return functions[key]
+
+    def _segmented_decode(self, slots, max_length, temperature, top_k, top_p):
+        backbone, head = self.backbone, self.semantic_head
+        settings = dict(
+            temperature=temperature, top_k=top_k, top_p=top_p,
+            tokens_per_text_id=configs.TOKENS_PER_TEXT_ID,
+        )  # fmt: skip
+        variables = backbone.variables + head.variables
+        eager = bool(self.run_eagerly)
+
+        def first(text, text_mask, prompt, prompt_mask, seed):
+            state = decoding.prefill(
+                backbone, head, text, text_mask, prompt, prompt_mask, max_length, slots[0]
+            )
+            return decoding.decode_segment(
+                backbone, head, state, text_mask, prompt_mask, seed, max_length, **settings
             )
 
-            def run(text, text_mask, prompt, prompt_mask, seed):
-                return decode(text, text_mask, prompt, prompt_mask, seed)
+        def grown(new_slots):
+            def more(state, text_mask, prompt_mask, seed):
+                fixed = ops.shape(text_mask)[1] + ops.shape(prompt_mask)[1]
+                state = decoding.grow_cache(backbone, state, fixed + new_slots)
+                return decoding.decode_segment(
+                    backbone, head, state, text_mask, prompt_mask, seed, max_length, **settings
+                )
 
-            variables = self.backbone.variables + self.semantic_head.variables
-            cache[key] = backend.compiled_inference(
-                run, variables, run_eagerly=bool(self.run_eagerly)
-            )
-        return cache[key]
+            return more
+
+        segments = [backend.compiled_inference(first, variables, run_eagerly=eager)]
+        for new_slots in slots[1:]:
+            segments.append(backend.compiled_inference(grown(new_slots), variables, eager))
+
+        def run(text, text_mask, prompt, prompt_mask, seed):
+            limits = configs.TOKENS_PER_TEXT_ID * np.sum(ops.convert_to_numpy(text_mask), axis=1)
+            state = segments[0](text, text_mask, prompt, prompt_mask, seed)
+            for segment in segments[1:]:
+                step = int(ops.convert_to_numpy(state[0]))
+                done = ops.convert_to_numpy(state[5]) | (step > limits)
+                if done.all():
+                    break
+                state = segment(state, text_mask, prompt_mask, seed)
+            return decoding.outputs(state)
+
+        return run
 
 
 def _checked_symbol_table(table, vocabulary_size):

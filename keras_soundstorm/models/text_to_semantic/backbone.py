@@ -132,7 +132,7 @@ class TextToSemanticBackbone(BackbonePresets, keras_hub.models.Backbone):
 
     def empty_cache(self, batch_size, length):
         """A zero key/value cache: one `(keys, values)` pair per layer (a tuple),
-        each `[B, length, H, D/H]` (`SelfAttention.empty_cache`).
+        each `[B, H, length, D/H]` (`SelfAttention.empty_cache`).
 
         One pair per layer, not one stacked tensor: a decoding step then
         writes each layer's new keys and values in place instead of rebuilding

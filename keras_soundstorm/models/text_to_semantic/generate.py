@@ -157,7 +157,7 @@ def decode_segment(
     text_padding_mask = ops.cast(text_padding_mask, "bool")
     prompt_padding_mask = ops.cast(prompt_padding_mask, "bool")
     text_slots, prompt_slots = ops.shape(text_padding_mask)[1], ops.shape(prompt_padding_mask)[1]
-    new_slots = ops.shape(state[2][0][0])[1] - text_slots - prompt_slots
+    new_slots = ops.shape(state[2][0][0])[2] - text_slots - prompt_slots  # [B, H, S, F]
     key_mask = _key_mask(text_padding_mask, prompt_padding_mask, new_slots)
     text_lengths = ops.sum(ops.cast(text_padding_mask, "int32"), axis=1)
     prompt_lengths = ops.sum(ops.cast(prompt_padding_mask, "int32"), axis=1)

@@ -96,7 +96,7 @@ class PrefixDecoder(layers.Layer):
         """One cached pass: `x` `[B, T, D]` at cache slots `cache_index ..`.
 
         `padding_mask` bool `[B, S]` over the cache's slots, `prefix_length` the
-        text slots, `cache` one `(keys, values)` pair of `[B, S, H, D/H]` per
+        text slots, `cache` one `(keys, values)` pair of `[B, H, S, D/H]` per
         block (a tuple). Returns the hidden states `[B, T, D]` and the updated
         tuple: each block writes its T new keys and values into its own
         tensors with `slice_update` (in place inside a compiled loop on JAX /

@@ -23,9 +23,11 @@ USLM samples, which costs the same per token) with the end-of-speech logit
 zeroed never ends early, and its `generate` is called as `speak` calls it
 except `max_length`, which is each piece's share of the tokens (shared by
 phoneme symbols) instead of `speak`'s bound, 16 x its padded text ids + 1. So
-the decode's key/value cache holds text + prompt + share slots, fewer than
-`speak`'s real bound (a real utterance stops at its end of speech inside it):
-the text-to-semantic time here is a lower bound of a real run's.
+the decode's key/value cache holds text + prompt + share slots; a real run's
+`generate` starts with 512 new slots (`FIRST_SEGMENT_TOKENS`) and grows them
+only while tokens keep coming, so for a piece of up to ~10 s the two caches
+are about the same size and the text-to-semantic time here is close to a
+real run's (slightly below it for shorter pieces).
 
     nice -n 19 taskset -c 1 python examples/benchmark_speak.py --backend tensorflow --seconds 10
 

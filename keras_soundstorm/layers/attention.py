@@ -318,13 +318,15 @@ class SelfAttention(layers.Layer):
             key = ops.slice_update(cached_key, index, _heads_first(key, cached_key.dtype))
             value = ops.slice_update(cached_value, index, _heads_first(value, cached_value.dtype))
             new_cache = (key, value)
+            num_keys = ops.shape(key)[2]
             if query.shape[1] != 1:  # a prompt: `chunked_attention` takes [B, S, H, F]
                 key, value = _heads_first(key), _heads_first(value)
+        else:
+            num_keys = ops.shape(key)[1]
 
         key_mask = None if padding_mask is None else attention_key_mask(padding_mask)
         query_mask_fn = None
         if attention_mode != "bidirectional":
-            num_keys = ops.shape(key)[1] if new_cache is None else ops.shape(new_cache[0])[2]
 
             def query_mask_fn(query_indices):
                 visible = visibility_mask(

@@ -106,11 +106,9 @@ def prefill(
     """
     batch, text_slots = ops.shape(text_ids)[0], ops.shape(text_ids)[1]
     prompt_slots = ops.shape(prompt)[1]
-    text_padding_mask = ops.cast(text_padding_mask, "bool")
-    prompt_padding_mask = ops.cast(prompt_padding_mask, "bool")
-    key_mask = _key_mask(text_padding_mask, prompt_padding_mask, new_slots)
-    text_lengths = ops.sum(ops.cast(text_padding_mask, "int32"), axis=1)
-    prompt_lengths = ops.sum(ops.cast(prompt_padding_mask, "int32"), axis=1)
+    key_mask, text_lengths, prompt_lengths = _slots(
+        text_padding_mask, prompt_padding_mask, new_slots
+    )
     positions = ops.broadcast_to(ops.arange(prompt_slots, dtype="int32")[None], ops.shape(prompt))
     x = ops.concatenate(
         [backbone.embed_text(text_ids), backbone.embed_semantic(prompt, positions)], axis=1
@@ -151,16 +149,16 @@ def decode_segment(
 
     Stops early once every example has ended. Arguments as `cached_decode`;
     the number of new slots is the cache's size less `Tt + P`. Returns the
-    state after the last step.
+    state after the last step, where an example past its length limit is
+    already marked done (the next step would end it without a token), so
+    "every example done" is all a caller checks before another segment.
     """
     end = backbone.end_of_speech_id
-    text_padding_mask = ops.cast(text_padding_mask, "bool")
-    prompt_padding_mask = ops.cast(prompt_padding_mask, "bool")
     text_slots, prompt_slots = ops.shape(text_padding_mask)[1], ops.shape(prompt_padding_mask)[1]
     new_slots = ops.shape(state[2][0][0])[2] - text_slots - prompt_slots  # [B, H, S, F]
-    key_mask = _key_mask(text_padding_mask, prompt_padding_mask, new_slots)
-    text_lengths = ops.sum(ops.cast(text_padding_mask, "int32"), axis=1)
-    prompt_lengths = ops.sum(ops.cast(prompt_padding_mask, "int32"), axis=1)
+    key_mask, text_lengths, prompt_lengths = _slots(
+        text_padding_mask, prompt_padding_mask, new_slots
+    )
     limits = tokens_per_text_id * text_lengths
     columns = ops.arange(max_new_tokens, dtype="int32")[None]
 
@@ -182,7 +180,9 @@ def decode_segment(
         finite = ops.logical_and(finite, ops.all(ops.isfinite(logits)))
         return step + 1, logits, cache, tokens, lengths, done, finite
 
-    return ops.while_loop(keep_going, decode_one, state)
+    state = ops.while_loop(keep_going, decode_one, state)
+    done = state[5] | (state[0] > limits)
+    return state[:5] + (done,) + state[6:]
 
 
 def segment_slots(max_new_tokens):
@@ -198,8 +198,16 @@ def outputs(state):
     return state[3], state[4], state[6]
 
 
-def _key_mask(text_padding_mask, prompt_padding_mask, new_slots):
-    """bool `[B, Tt + P + new_slots]`: the real text and prompt slots, every new one."""
-    batch = ops.shape(text_padding_mask)[0]
-    new = ops.ones((batch, new_slots), "bool")
-    return ops.concatenate([text_padding_mask, prompt_padding_mask, new], axis=1)
+def _slots(text_padding_mask, prompt_padding_mask, new_slots):
+    """`(key_mask, text_lengths, prompt_lengths)` of a cache of `Tt + P + new_slots`.
+
+    `key_mask` bool `[B, Tt + P + new_slots]`: the real text and prompt slots
+    and every new one; the lengths int32 `[B]`.
+    """
+    text_padding_mask = ops.cast(text_padding_mask, "bool")
+    prompt_padding_mask = ops.cast(prompt_padding_mask, "bool")
+    new = ops.ones((ops.shape(text_padding_mask)[0], new_slots), "bool")
+    key_mask = ops.concatenate([text_padding_mask, prompt_padding_mask, new], axis=1)
+    text_lengths = ops.sum(ops.cast(text_padding_mask, "int32"), axis=1)
+    prompt_lengths = ops.sum(ops.cast(prompt_padding_mask, "int32"), axis=1)
+    return key_mask, text_lengths, prompt_lengths

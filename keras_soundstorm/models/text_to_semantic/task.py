@@ -342,12 +342,9 @@ class TextToSemantic(TaskPresets, keras_hub.models.Task):
             segments.append(backend.compiled_inference(grown(new_slots), variables, eager))
 
         def run(text, text_mask, prompt, prompt_mask, seed):
-            limits = configs.TOKENS_PER_TEXT_ID * np.sum(ops.convert_to_numpy(text_mask), axis=1)
             state = segments[0](text, text_mask, prompt, prompt_mask, seed)
             for segment in segments[1:]:
-                step = int(ops.convert_to_numpy(state[0]))
-                done = ops.convert_to_numpy(state[5]) | (step > limits)
-                if done.all():
+                if ops.convert_to_numpy(state[5]).all():  # every example has ended
                     break
                 state = segment(state, text_mask, prompt_mask, seed)
             return decoding.outputs(state)
